@@ -163,6 +163,9 @@ public struct SafeTensors: @unchecked Sendable {
         return out
     }
 
+    /// The whole container as stored (header and data), e.g. to hash it.
+    public var fileBytes: UnsafeRawBufferPointer { bytes }
+
     /// The raw little-endian bytes, for hashing or BF16 weight storage without conversion.
     public func rawBytes(_ info: SafeTensorInfo) -> UnsafeRawBufferPointer {
         UnsafeRawBufferPointer(rebasing: bytes[info.byteRange])

@@ -33,7 +33,7 @@ public final class AdapterWeights: Sendable {
     public static func combine(_ parts: [AdapterWeights]) -> AdapterWeights? {
         guard let first = parts.first else { return nil }
         if parts.count == 1 { return first }
-        var deltas = [LowRankDelta?](repeating: nil, count: first.deltas.count)
+        var deltas = [LowRankDelta?](repeating: nil, count: parts.map(\.deltas.count).max() ?? 0)
         var prompt: Tensor?
         for part in parts {
             for (i, d) in part.deltas.enumerated() where d != nil {

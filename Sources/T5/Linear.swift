@@ -24,7 +24,7 @@ public struct Linear: Sendable {
         }
         guard segments.hasAdapters else { return }
         for seg in segments.segments {
-            guard let delta = seg.adapter?.deltas[site] else { continue }
+            guard let deltas = seg.adapter?.deltas, site < deltas.count, let delta = deltas[site] else { continue }
             applyDelta(delta, x + seg.start * inFeatures, rows: seg.count, y + seg.start * outFeatures)
         }
     }

@@ -24,6 +24,8 @@ public final class T5ForConditionalGeneration: Sendable {
     /// indexed by `Linear.site`: the names PEFT adapters target.
     public let linearSites: [String]
     public let siteIndex: [String: Int]
+    /// (out_features, in_features) of each Linear, indexed like `linearSites`.
+    public let linearShapes: [(out: Int, in: Int)]
 
     public convenience init(directory: URL) throws(ModelError) {
         let config = try T5Config.load(directory: directory)
@@ -47,8 +49,19 @@ public final class T5ForConditionalGeneration: Sendable {
         }
         try ckpt.checkAllClaimed()
         linearSites = sites
+        var shapes = [(out: Int, in: Int)](repeating: (0, 0), count: sites.count)
+        for block in encoder.blocks + decoder.blocks {
+            var linears = [block.selfAttention.q, block.selfAttention.k, block.selfAttention.v, block.selfAttention.o,
+                           block.feedForward.wo]
+            if let x = block.crossAttention { linears += [x.q, x.k, x.v, x.o] }
+            linears += [block.feedForward.wi, block.feedForward.wi0, block.feedForward.wi1].compactMap { $0 }
+            for l in linears { shapes[l.site] = (l.outFeatures, l.inFeatures) }
+        }
+        linearShapes = shapes
         siteIndex = Dictionary(uniqueKeysWithValues: sites.enumerated().map { ($1, $0) })
     }
+
+    public func linearShape(_ site: Int) -> (out: Int, in: Int) { linearShapes[site] }
 
     /// Runs the encoder over a packed batch and precomputes every decoder layer's cross-attention
     /// keys/values per sequence.

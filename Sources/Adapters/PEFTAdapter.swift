@@ -1,0 +1,136 @@
+import Foundation
+import Numerics
+import T5
+
+/// What the service reports about an adapter (and stores beside it).
+public struct AdapterInfo: Sendable, Codable, Equatable {
+    public var kind: AdapterKind
+    /// SHA-256 of adapter_model.safetensors: identifies the exact weights that served a request.
+    public var sha256: String
+    public var rank: Int?                 // LoRA: the base r (rank_pattern may vary it per module)
+    public var targetModules: [String]?   // LoRA: module names wrapped, e.g. ["q", "v"]
+    public var targetCount: Int?          // LoRA: how many Linear layers
+    public var virtualTokens: Int?        // soft prompt
+    public var parameterCount: Int
+    /// Bytes this adapter's weights take in memory (F32).
+    public var bytes: Int
+}
+
+/// A PEFT adapter checked against the resident base model and ready to apply.
+public struct PEFTAdapter: Sendable {
+    public let config: PEFTConfig
+    public let weights: AdapterWeights
+    public let info: AdapterInfo
+
+    public static let configFile = "adapter_config.json"
+    public static let weightsFile = "adapter_model.safetensors"
+
+    /// Reads a PEFT adapter directory as `save_pretrained` writes it.
+    public static func load(directory: URL, base: T5ForConditionalGeneration) throws(AdapterError) -> PEFTAdapter {
+        let fm = FileManager.default
+        let configURL = directory.appendingPathComponent(configFile)
+        let weightsURL = directory.appendingPathComponent(weightsFile)
+        guard let configData = try? Data(contentsOf: configURL) else {
+            throw .invalid("\(directory.path) has no readable \(configFile)")
+        }
+        guard fm.fileExists(atPath: weightsURL.path) else {
+            if fm.fileExists(atPath: directory.appendingPathComponent("adapter_model.bin").path) {
+                throw .unsupported("\(directory.path) has only adapter_model.bin (a pickle), which is not loaded for safety; re-save the adapter with save_pretrained(..., safe_serialization=True)")
+            }
+            throw .invalid("\(directory.path) has no \(weightsFile)")
+        }
+        let tensors: SafeTensors
+        do { tensors = try SafeTensors(mapping: weightsURL.path) } catch { throw .invalid(error.message) }
+        return try load(configData: configData, tensors: tensors, base: base)
+    }
+
+    /// Validates an uploaded adapter entirely in memory (nothing touches disk until it passes).
+    public static func load(configData: Data, weightsData: Data, base: T5ForConditionalGeneration) throws(AdapterError) -> PEFTAdapter {
+        let tensors: SafeTensors
+        do { tensors = try SafeTensors(data: weightsData, source: weightsFile) } catch { throw .invalid(error.message) }
+        return try load(configData: configData, tensors: tensors, base: base)
+    }
+
+    static func load(configData: Data, tensors: SafeTensors, base: T5ForConditionalGeneration) throws(AdapterError) -> PEFTAdapter {
+        let config = try PEFTConfig.parse(configData)
+        var hasher = SHA256()
+        hasher.update(tensors.fileBytes)
+        let sha = hasher.finalize()
+        switch config {
+        case .lora(let lora): return try loadLoRA(lora, config: config, tensors: tensors, base: base, sha: sha)
+        case .promptTuning(let prompt): return try loadPrompt(prompt, config: config, tensors: tensors, base: base, sha: sha)
+        }
+    }
+
+    private static let keyPrefix = "base_model.model."
+
+    private static func loadLoRA(_ lora: LoRAConfig, config: PEFTConfig, tensors: SafeTensors,
+                                 base: T5ForConditionalGeneration, sha: String) throws(AdapterError) -> PEFTAdapter {
+        if lora.targets("lm_head") || lora.targets("shared") {
+            throw .unsupported("this LoRA targets lm_head or the shared embedding, which AdapterServe does not support")
+        }
+        var deltas = [LowRankDelta?](repeating: nil, count: base.linearSites.count)
+        var expected = Set<String>()
+        var names = Set<String>()
+        var parameters = 0
+        for (site, key) in base.linearSites.enumerated() where lora.targets(key) {
+            let r = lora.rank(for: key)
+            let shape = base.linearShape(site)   // (out, in)
+            let aName = keyPrefix + key + ".lora_A.weight", bName = keyPrefix + key + ".lora_B.weight"
+            expected.insert(aName); expected.insert(bName)
+            let a = try tensor(tensors, aName, shape: [r, shape.in])
+            let b = try tensor(tensors, bName, shape: [shape.out, r])
+            deltas[site] = LowRankDelta(a: a, b: b, scale: lora.scaling(for: key))
+            names.insert(String(key.split(separator: ".").last!))
+            parameters += a.count + b.count
+        }
+        guard !expected.isEmpty else {
+            throw .mismatch("this LoRA's target_modules match no Linear layer of the base model (T5 names: q, k, v, o, wi, wi_0, wi_1, wo)")
+        }
+        let extra = Set(tensors.tensors.keys).subtracting(expected).sorted()
+        guard extra.isEmpty else {
+            throw .mismatch("adapter_model.safetensors has tensor(s) the config does not target on this base model: \(extra.prefix(3).joined(separator: ", "))\(extra.count > 3 ? ", ..." : "") (adapter made for another model?)")
+        }
+        let info = AdapterInfo(kind: .lora, sha256: sha, rank: lora.r, targetModules: names.sorted(),
+                               targetCount: expected.count / 2, virtualTokens: nil,
+                               parameterCount: parameters, bytes: parameters * 4)
+        return PEFTAdapter(config: config, weights: AdapterWeights(deltas: deltas, promptEmbeddings: nil), info: info)
+    }
+
+    private static func loadPrompt(_ prompt: PromptTuningConfig, config: PEFTConfig, tensors: SafeTensors,
+                                   base: T5ForConditionalGeneration, sha: String) throws(AdapterError) -> PEFTAdapter {
+        let d = base.config.dModel
+        if let dim = prompt.tokenDim, dim != d {
+            throw .mismatch("soft prompt token_dim is \(dim) but the base model's d_model is \(d) (adapter made for another model?)")
+        }
+        guard let info = tensors.tensors["prompt_embeddings"] else {
+            throw .invalid("adapter_model.safetensors has no 'prompt_embeddings' tensor")
+        }
+        let rows = prompt.numVirtualTokens * prompt.numTransformerSubmodules
+        guard info.shape == [rows, d] else {
+            throw .mismatch("prompt_embeddings has shape \(info.shape); expected [\(rows), \(d)] (num_virtual_tokens \(prompt.numVirtualTokens) x num_transformer_submodules \(prompt.numTransformerSubmodules), d_model \(d))")
+        }
+        let extra = Set(tensors.tensors.keys).subtracting(["prompt_embeddings"]).sorted()
+        guard extra.isEmpty else { throw .invalid("unexpected tensor(s) in a prompt-tuning adapter: \(extra.prefix(3).joined(separator: ", "))") }
+        let all = try tensor(tensors, "prompt_embeddings", shape: [rows, d])
+        // PEFT's seq2seq generate prepends only the first num_virtual_tokens rows to the encoder input.
+        let used = Tensor(shape: [prompt.numVirtualTokens, d], storage: Array(all.storage[0..<(prompt.numVirtualTokens * d)]))
+        guard used.storage.allSatisfy(\.isFinite) else { throw .invalid("prompt_embeddings contains NaN or infinite values") }
+        let meta = AdapterInfo(kind: .promptTuning, sha256: sha, rank: nil, targetModules: nil, targetCount: nil,
+                               virtualTokens: prompt.numVirtualTokens, parameterCount: all.count, bytes: used.count * 4)
+        return PEFTAdapter(config: config, weights: AdapterWeights(deltas: [], promptEmbeddings: used), info: meta)
+    }
+
+    private static func tensor(_ st: SafeTensors, _ name: String, shape: [Int]) throws(AdapterError) -> Tensor {
+        guard let info = st.tensors[name] else {
+            throw .mismatch("adapter_model.safetensors is missing '\(name)' (expected shape \(shape))")
+        }
+        guard info.shape == shape else {
+            throw .mismatch("'\(name)' has shape \(info.shape) but the base model needs \(shape) (adapter made for another model, or wrong rank_pattern?)")
+        }
+        let values: [Float]
+        do { values = try st.floats(info) } catch { throw .invalid(error.message) }
+        guard values.allSatisfy(\.isFinite) else { throw .invalid("'\(name)' contains NaN or infinite values") }
+        return Tensor(shape: shape, storage: values)
+    }
+}
