@@ -1,1 +1,77 @@
+// Thin C layer over libmicrohttpd for HTTPCore.
+//
+// MHD_start_daemon is variadic and cannot be called from Swift, and host resolution, log
+// formatting (va_list) and client-address formatting are easier to get right in C. Everything
+// else (the access handler, body accumulation, responses) stays in Swift.
+#ifndef ADAPTER_SERVE_CMICROHTTPD_H
+#define ADAPTER_SERVE_CMICROHTTPD_H
+
+#include <stddef.h>
+#include <stdint.h>
 #include <microhttpd.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Receives one formatted libmicrohttpd diagnostic line (no trailing newline).
+typedef void (*adapter_serve_log_callback)(void *ctx, const char *message);
+
+/// A running daemon plus what the shim needs to quiesce it and report errors.
+typedef struct adapter_serve_daemon adapter_serve_daemon;
+
+/// Starts a daemon with an internal polling thread and one thread per connection.
+///
+/// host: IPv4 dotted quad, IPv6 literal, or a name such as "localhost" (IPv4 preferred).
+/// port: 0 picks a free port; read it back with adapter_serve_bound_port.
+/// connection_limit / timeout_seconds / memory_limit_bytes: MHD_OPTION_CONNECTION_LIMIT,
+/// MHD_OPTION_CONNECTION_TIMEOUT and MHD_OPTION_CONNECTION_MEMORY_LIMIT (0 = MHD default);
+/// the memory limit bounds the request line plus headers.
+/// handler/completed/log all receive ctx. URL and query arguments are passed to the handler
+/// still percent-encoded, so the caller decides how to decode them.
+/// Returns NULL on failure, with a message in error_buf.
+adapter_serve_daemon *adapter_serve_start_daemon(const char *host,
+                                                 uint16_t port,
+                                                 unsigned int connection_limit,
+                                                 unsigned int timeout_seconds,
+                                                 size_t memory_limit_bytes,
+                                                 MHD_AccessHandlerCallback handler,
+                                                 MHD_RequestCompletedCallback completed,
+                                                 adapter_serve_log_callback log,
+                                                 void *ctx,
+                                                 char *error_buf,
+                                                 size_t error_buf_len);
+
+/// The port the listening socket is bound to.
+uint16_t adapter_serve_bound_port(const adapter_serve_daemon *daemon);
+
+/// Stops accepting new connections (closes the listening socket); existing connections
+/// continue. Safe to call more than once.
+void adapter_serve_quiesce(adapter_serve_daemon *daemon);
+
+/// Quiesces, closes all connections, joins all threads and frees the daemon.
+/// Blocks until handlers that are still running return.
+void adapter_serve_stop(adapter_serve_daemon *daemon);
+
+/// A response owning a copy of size bytes from data (data may be NULL when size is 0).
+struct MHD_Response *adapter_serve_response_create(const void *data, size_t size);
+
+/// Adds a header; returns 0 when MHD rejects it (e.g. CR/LF in the value).
+int adapter_serve_response_add_header(struct MHD_Response *response,
+                                      const char *name,
+                                      const char *value);
+
+/// Queues the response and drops the caller's reference to it. Returns 0 on failure.
+int adapter_serve_response_queue(struct MHD_Connection *connection,
+                                 unsigned int status,
+                                 struct MHD_Response *response);
+
+/// Writes the peer's numeric address (e.g. "127.0.0.1", "::1") into buf.
+/// Returns 0 on success, -1 when unknown.
+int adapter_serve_client_address(struct MHD_Connection *connection, char *buf, size_t buf_len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
