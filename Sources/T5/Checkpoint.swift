@@ -10,9 +10,12 @@ public final class Checkpoint {
     private var location: [String: String] = [:]
     private var claimed: Set<String> = []
     public let directory: URL
+    /// How Linear weights are kept in memory once loaded.
+    public let weightFormat: WeightFormat
 
-    public init(directory: URL) throws(ModelError) {
+    public init(directory: URL, weightFormat: WeightFormat = .fp32) throws(ModelError) {
         self.directory = directory
+        self.weightFormat = weightFormat
         let fm = FileManager.default
         let single = directory.appendingPathComponent("model.safetensors")
         let index = directory.appendingPathComponent("model.safetensors.index.json")

@@ -3,14 +3,14 @@ import Numerics
 /// A bias-free `nn.Linear` of the frozen base, plus whatever LoRA deltas the rows' adapters
 /// attach at this site.
 public struct Linear: Sendable {
-    public let weight: Tensor   // (out_features, in_features)
+    public let weight: WeightMatrix   // (out_features, in_features)
     /// Index into `T5ForConditionalGeneration.linearSites` (what adapters are keyed by).
     public let site: Int
-    public var inFeatures: Int { weight.shape[1] }
-    public var outFeatures: Int { weight.shape[0] }
+    public var inFeatures: Int { weight.columns }
+    public var outFeatures: Int { weight.rows }
 
     init(_ ckpt: Checkpoint, _ prefix: String, out: Int, in: Int, sites: inout [String]) throws(ModelError) {
-        weight = try ckpt.tensor(prefix + ".weight", shape: [out, `in`])
+        weight = WeightMatrix(try ckpt.tensor(prefix + ".weight", shape: [out, `in`]), format: ckpt.weightFormat)
         site = sites.count
         sites.append(prefix)
     }
@@ -18,10 +18,7 @@ public struct Linear: Sendable {
     /// y (rows, out) = x (rows, in) · W^T + Σ_segments scale · (x A^T) B^T
     public func forward(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>,
                         segments: RowSegments) {
-        weight.storage.withUnsafeBufferPointer { w in
-            BLAS.gemm(m: rows, n: outFeatures, k: inFeatures, a: x, lda: inFeatures,
-                      b: w.baseAddress!, ldb: inFeatures, transposeB: true, c: y, ldc: outFeatures)
-        }
+        weight.multiply(x, m: rows, into: y)
         guard segments.hasAdapters else { return }
         for seg in segments.segments {
             guard let deltas = seg.adapter?.deltas, site < deltas.count, let delta = deltas[site] else { continue }
@@ -34,8 +31,7 @@ public struct Linear: Sendable {
         var t = [Float](repeating: 0, count: rows * r)   // (rows, r)
         d.a.storage.withUnsafeBufferPointer { a in
             t.withUnsafeMutableBufferPointer { tp in
-                BLAS.gemm(m: rows, n: r, k: inFeatures, a: x, lda: inFeatures,
-                          b: a.baseAddress!, ldb: inFeatures, transposeB: true, c: tp.baseAddress!, ldc: r)
+                lowRankProduct(x, rows: rows, k: inFeatures, w: a.baseAddress!, n: r, into: tp.baseAddress!)
             }
         }
         // PEFT: result + lora_B(lora_A(x)) * scaling — the product is formed, then scaled, then added.
@@ -43,12 +39,25 @@ public struct Linear: Sendable {
         d.b.storage.withUnsafeBufferPointer { b in
             t.withUnsafeBufferPointer { tp in
                 u.withUnsafeMutableBufferPointer { up in
-                    BLAS.gemm(m: rows, n: outFeatures, k: r, a: tp.baseAddress!, lda: r,
-                              b: b.baseAddress!, ldb: r, transposeB: true, c: up.baseAddress!, ldc: outFeatures)
+                    lowRankProduct(tp.baseAddress!, rows: rows, k: r, w: b.baseAddress!, n: outFeatures, into: up.baseAddress!)
                 }
             }
         }
         for i in 0..<(rows * outFeatures) { y[i] += u[i] * d.scale }
+    }
+}
+
+/// y (rows, n) = x (rows, k) · W (n, k)^T for the small LoRA factors: streamed for few rows,
+/// OpenBLAS for many (prefill).
+@inline(__always)
+func lowRankProduct(_ x: UnsafePointer<Float>, rows: Int, k: Int, w: UnsafePointer<Float>, n: Int,
+                    into y: UnsafeMutablePointer<Float>) {
+    if rows <= WeightMatrix.skinnyRowLimit && F32Layout.fits(k) {
+        UnsafeRawPointer(w).withMemoryRebound(to: UInt32.self, capacity: n * k) { words in
+            SkinnyKernels.multiply(F32Layout.self, x: x, m: rows, k: k, w: words, n: n, y: y, ldy: n)
+        }
+    } else {
+        BLAS.gemm(m: rows, n: n, k: k, a: x, lda: k, b: w, ldb: k, transposeB: true, c: y, ldc: n)
     }
 }
 

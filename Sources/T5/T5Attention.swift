@@ -28,6 +28,11 @@ public struct T5Attention: Sendable {
     /// q rows have stride `inner`; keys/values are (tk, inner); bias is (heads, tq, tk) or nil.
     func attend(q: UnsafePointer<Float>, tq: Int, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
                 tk: Int, bias: UnsafePointer<Float>?, ctx: UnsafeMutablePointer<Float>) {
+        if tq == 1 {
+            AttentionKernels.singleQuery(q: q, keys: keys, values: values, tk: tk, heads: heads, dKV: dKV,
+                                         bias: bias, ctx: ctx)
+            return
+        }
         var scores = [Float](repeating: 0, count: tq * tk)   // (tq, tk) for one head
         scores.withUnsafeMutableBufferPointer { sp in
             let s = sp.baseAddress!

@@ -19,7 +19,7 @@ public final class T5ForConditionalGeneration: Sendable {
     public let shared: Tensor          // (vocab, d_model)  shared.weight
     public let encoder: T5EncoderStack
     public let decoder: T5DecoderStack
-    public let lmHead: Tensor          // (vocab, d_model)  lm_head.weight, or shared.weight when tied
+    public let lmHead: WeightMatrix    // (vocab, d_model)  lm_head.weight, or shared.weight when tied
     /// Checkpoint module path of every Linear (e.g. "decoder.block.3.layer.1.EncDecAttention.q"),
     /// indexed by `Linear.site`: the names PEFT adapters target.
     public let linearSites: [String]
@@ -27,9 +27,21 @@ public final class T5ForConditionalGeneration: Sendable {
     /// (out_features, in_features) of each Linear, indexed like `linearSites`.
     public let linearShapes: [(out: Int, in: Int)]
 
-    public convenience init(directory: URL) throws(ModelError) {
+    public convenience init(directory: URL, weightFormat: WeightFormat = .fp32) throws(ModelError) {
         let config = try T5Config.load(directory: directory)
-        try self.init(config: config, checkpoint: Checkpoint(directory: directory))
+        try self.init(config: config, checkpoint: Checkpoint(directory: directory, weightFormat: weightFormat))
+    }
+
+    public var weightFormat: WeightFormat { lmHead.format }
+
+    /// Bytes of all weights as held in memory.
+    public var weightBytes: Int {
+        let linears = (encoder.blocks + decoder.blocks).flatMap { b -> [Linear] in
+            var l = [b.selfAttention.q, b.selfAttention.k, b.selfAttention.v, b.selfAttention.o, b.feedForward.wo]
+            if let x = b.crossAttention { l += [x.q, x.k, x.v, x.o] }
+            return l + [b.feedForward.wi, b.feedForward.wi0, b.feedForward.wi1].compactMap { $0 }
+        }
+        return shared.count * 4 + lmHead.bytes + linears.reduce(0) { $0 + $1.weight.bytes }
     }
 
     public init(config c: T5Config, checkpoint ckpt: Checkpoint) throws(ModelError) {
@@ -43,9 +55,9 @@ public final class T5ForConditionalGeneration: Sendable {
         // A checkpoint that stores its own lm_head (FLAN, T5 v1.1) uses it, as transformers does
         // even though transformers 5 marks every T5 config as tied.
         if ckpt.contains("lm_head.weight") {
-            lmHead = try ckpt.tensor("lm_head.weight", shape: [c.vocabSize, c.dModel])
+            lmHead = WeightMatrix(try ckpt.tensor("lm_head.weight", shape: [c.vocabSize, c.dModel]), format: ckpt.weightFormat)
         } else {
-            lmHead = shared
+            lmHead = WeightMatrix(shared, format: ckpt.weightFormat)
         }
         try ckpt.checkAllClaimed()
         linearSites = sites
@@ -128,10 +140,7 @@ public final class T5ForConditionalGeneration: Sendable {
             if config.scaleDecoderOutputs {
                 Kernels.scale(h.baseAddress!, count: n * d, by: 1 / Float(d).squareRoot())
             }
-            lmHead.storage.withUnsafeBufferPointer { w in logits.withUnsafeMutableBufferPointer { l in
-                BLAS.gemm(m: n, n: vocab, k: d, a: h.baseAddress!, lda: d, b: w.baseAddress!, ldb: d,
-                          transposeB: true, c: l.baseAddress!, ldc: vocab)
-            }}
+            logits.withUnsafeMutableBufferPointer { l in lmHead.multiply(h.baseAddress!, m: n, into: l.baseAddress!) }
         }
         return logits
     }

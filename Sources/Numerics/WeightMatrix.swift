@@ -1,0 +1,131 @@
+import Foundation
+
+/// How the frozen base's weights are held in memory. Computation is always F32; BF16 (FLAN-T5's
+/// training precision) halves and INT8 (per-output-row scales) quarters the bytes each decoder
+/// step has to stream from memory, which is what bounds decoding speed.
+public enum WeightFormat: String, Sendable, CaseIterable {
+    case fp32, bf16, int8
+}
+
+/// A Linear layer's weight (out_features, in_features), stored in a `WeightFormat`.
+public final class WeightMatrix: @unchecked Sendable {
+    public let rows: Int       // out_features
+    public let columns: Int    // in_features
+    /// The format actually used: a matrix whose width does not fit the packed layout stays F32.
+    public let format: WeightFormat
+    private let words: [UInt32]   // (rows, wordsPerRow) in the format's PackedLayout
+    private let scales: [Float]   // (rows) for int8
+    /// Activation rows up to which the streaming kernel beats OpenBLAS (which packs the
+    /// whole weight matrix per call); measured on the 2-core EPYC.
+    public static let skinnyRowLimit = 16
+
+    public init(values: [Float], rows: Int, columns: Int, format requested: WeightFormat = .fp32) {
+        precondition(values.count == rows * columns)
+        self.rows = rows; self.columns = columns
+        let format: WeightFormat = switch requested {
+        case .bf16 where BF16Layout.fits(columns): .bf16
+        case .int8 where Int8Layout.fits(columns): .int8
+        default: .fp32
+        }
+        self.format = format
+        var scales = [Float]()
+        if format == .int8 {
+            scales = (0..<rows).map { r in
+                let m = values[(r * columns)..<((r + 1) * columns)].reduce(Float(0)) { max($0, abs($1)) }
+                return m > 0 ? m / 127 : 1
+            }
+        }
+        let perRow = Self.wordsPerRow(format, columns)
+        var words = [UInt32](repeating: 0, count: rows * perRow)
+        values.withUnsafeBufferPointer { v in
+            words.withUnsafeMutableBufferPointer { w in
+                for r in 0..<rows {
+                    let row = v.baseAddress! + r * columns, out = w.baseAddress! + r * perRow
+                    switch format {
+                    case .fp32: F32Layout.pack(row, columns, scale: 1, into: out)
+                    case .bf16: BF16Layout.pack(row, columns, scale: 1, into: out)
+                    case .int8: Int8Layout.pack(row, columns, scale: scales[r], into: out)
+                    }
+                }
+            }
+        }
+        self.words = words
+        self.scales = scales
+    }
+
+    public convenience init(_ tensor: Tensor, format: WeightFormat = .fp32) {
+        precondition(tensor.shape.count == 2)
+        self.init(values: tensor.storage, rows: tensor.shape[0], columns: tensor.shape[1], format: format)
+    }
+
+    static func wordsPerRow(_ format: WeightFormat, _ k: Int) -> Int {
+        switch format {
+        case .fp32: k
+        case .bf16: BF16Layout.wordsPerRow(k)
+        case .int8: Int8Layout.wordsPerRow(k)
+        }
+    }
+
+    /// Bytes the weights occupy.
+    public var bytes: Int { words.count * 4 + scales.count * 4 }
+
+    /// y (m, rows) = x (m, columns) · W^T.
+    public func multiply(_ x: UnsafePointer<Float>, m: Int, into y: UnsafeMutablePointer<Float>) {
+        guard m > 0 else { return }
+        if m <= Self.skinnyRowLimit && (format != .fp32 || F32Layout.fits(columns)) {
+            words.withUnsafeBufferPointer { w in
+                let wp = w.baseAddress!
+                switch format {
+                case .fp32: SkinnyKernels.multiply(F32Layout.self, x: x, m: m, k: columns, w: wp, n: rows, y: y, ldy: rows)
+                case .bf16: SkinnyKernels.multiply(BF16Layout.self, x: x, m: m, k: columns, w: wp, n: rows, y: y, ldy: rows)
+                case .int8:
+                    scales.withUnsafeBufferPointer { s in
+                        SkinnyKernels.multiply(Int8Layout.self, x: x, m: m, k: columns, w: wp, n: rows,
+                                               rowScale: s.baseAddress!, y: y, ldy: rows)
+                    }
+                }
+            }
+            return
+        }
+        if format == .fp32 {
+            words.withUnsafeBufferPointer { w in
+                UnsafeRawPointer(w.baseAddress!).withMemoryRebound(to: Float.self, capacity: w.count) { f in
+                    BLAS.gemm(m: m, n: rows, k: columns, a: x, lda: columns, b: f, ldb: columns,
+                              transposeB: true, c: y, ldc: rows)
+                }
+            }
+            return
+        }
+        // Wide products (prefill): widen a block of weight rows to F32, then let OpenBLAS run it.
+        let block = max(1, min(rows, (1 << 18) / max(columns, 1)))
+        var scratch = [Float](repeating: 0, count: block * columns)   // (block, columns)
+        scratch.withUnsafeMutableBufferPointer { sp in
+            var r0 = 0
+            while r0 < rows {
+                let nb = min(block, rows - r0)
+                dequantize(rows: r0..<(r0 + nb), into: sp.baseAddress!)
+                BLAS.gemm(m: m, n: nb, k: columns, a: x, lda: columns, b: sp.baseAddress!, ldb: columns,
+                          transposeB: true, c: y + r0, ldc: rows)
+                r0 += nb
+            }
+        }
+    }
+
+    /// Rows of W as F32 (scales applied) into `out` ((range.count, columns)).
+    public func dequantize(rows range: Range<Int>, into out: UnsafeMutablePointer<Float>) {
+        let k = columns, perRow = Self.wordsPerRow(format, k)
+        words.withUnsafeBufferPointer { w in
+            for (i, r) in range.enumerated() {
+                let src = w.baseAddress! + r * perRow, dst = out + i * k
+                switch format {
+                case .fp32: F32Layout.unpack(src, k, into: dst)
+                case .bf16: BF16Layout.unpack(src, k, into: dst)
+                case .int8:
+                    Int8Layout.unpack(src, k, into: dst)
+                    let s = scales[r]
+                    for c in 0..<k { dst[c] *= s }
+                }
+            }
+        }
+    }
+}
