@@ -37,7 +37,10 @@ public struct SHA256: Sendable {
             compress(UnsafeRawBufferPointer(rebasing: raw[i..<(i + 64)]))
             i += 64; length &+= 64
         }
-        if i < raw.count { update(UnsafeRawBufferPointer(rebasing: raw[i...])) }
+        if i < raw.count {
+            buffer.append(contentsOf: raw[i...])
+            length &+= UInt64(raw.count - i)
+        }
     }
 
     public mutating func finalize() -> String {
