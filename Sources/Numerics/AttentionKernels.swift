@@ -15,7 +15,7 @@ public enum AttentionKernels {
                 for j in 0..<tk {
                     s[j] = dot(qh, keys + j * inner + h * dKV, dKV) + (bias?[h * tk + j] ?? 0)
                 }
-                Kernels.softmax(s, count: tk)
+                Kernels.softmaxVector(s, count: tk)
                 let out = ctx + h * dKV
                 out.update(repeating: 0, count: dKV)
                 for j in 0..<tk { axpy(s[j], values + j * inner + h * dKV, out, dKV) }

@@ -74,7 +74,7 @@ public enum Kernels {
     public static func activate(_ x: UnsafeMutablePointer<Float>, count: Int, _ act: Activation) {
         switch act {
         case .relu: for i in 0..<count { x[i] = max(x[i], 0) }
-        case .geluTanh: for i in 0..<count { x[i] = geluTanh(x[i]) }
+        case .geluTanh: geluTanhInPlace(x, count: count)
         case .gelu: for i in 0..<count { x[i] = 0.5 * x[i] * (1 + erff(x[i] * 0.70710678118654752)) }
         case .silu: for i in 0..<count { x[i] = x[i] / (1 + expf(-x[i])) }
         }

@@ -4,18 +4,26 @@
 /// activation row while it is in L1, and split the weight rows across cores.
 public enum SkinnyKernels {
     /// y (m, n) = x (m, k) · W (n, k)^T [· rowScale (n)], rows of y have stride ldy. `w` holds
-    /// `L.wordsPerRow(k)` words per weight row in layout L.
+    /// the rows in layout L, either row after row (`paneled` false) or, for n a multiple of 4,
+    /// in panels of 4 rows whose blocks are interleaved (r0 b0, r1 b0, r2 b0, r3 b0, r0 b1, ...)
+    /// so that each worker reads one sequential stream, which the hardware prefetcher follows.
     @inlinable
     public static func multiply<L: PackedLayout>(_ layout: L.Type, x: UnsafePointer<Float>, m: Int, k: Int,
-                                                 w: UnsafePointer<UInt32>, n: Int, rowScale: UnsafePointer<Float>? = nil,
+                                                 w: UnsafePointer<UInt32>, n: Int, paneled: Bool = false,
+                                                 rowScale: UnsafePointer<Float>? = nil,
                                                  y: UnsafeMutablePointer<Float>, ldy: Int) {
         precondition(L.fits(k), "row length \(k) is not a multiple of the layout block \(L.block)")
-        let stride = L.wordsPerRow(k)
+        precondition(!paneled || n % 4 == 0, "paneled weights need a multiple of 4 rows")
+        let perRow = L.wordsPerRow(k)
+        // Words between the same block of neighbouring rows, and between a row's blocks.
+        let rowStride = paneled ? L.wordsPerBlock : perRow
+        let blockStride = paneled ? 4 * L.wordsPerBlock : L.wordsPerBlock
         WorkerPool.parallelFor(n, grain: 4, minimumPerWorker: 32) { range in
             var j = range.lowerBound
             while j + 4 <= range.upperBound {
+                let rows = w + j * perRow
                 for r in 0..<m {
-                    let s = dot4(L.self, x + r * k, w + j * stride, stride, k)
+                    let s = dot4(L.self, x + r * k, rows, rowStride, blockStride, k)
                     let scale = rowScale.map { SIMD4<Float>($0[j], $0[j + 1], $0[j + 2], $0[j + 3]) } ?? SIMD4(repeating: 1)
                     let v = s * scale
                     let out = y + r * ldy + j
@@ -24,25 +32,25 @@ public enum SkinnyKernels {
                 j += 4
             }
             while j < range.upperBound {
-                for r in 0..<m { y[r * ldy + j] = dot1(L.self, x + r * k, w + j * stride, k) * (rowScale?[j] ?? 1) }
+                for r in 0..<m { y[r * ldy + j] = dot1(L.self, x + r * k, w + j * perRow, k) * (rowScale?[j] ?? 1) }
                 j += 1
             }
         }
     }
 
     @inlinable @inline(__always)
-    static func dot4<L: PackedLayout>(_: L.Type, _ x: UnsafePointer<Float>, _ w: UnsafePointer<UInt32>, _ stride: Int,
-                                      _ k: Int) -> SIMD4<Float> {
+    static func dot4<L: PackedLayout>(_: L.Type, _ x: UnsafePointer<Float>, _ w: UnsafePointer<UInt32>,
+                                      _ rowStride: Int, _ blockStride: Int, _ k: Int) -> SIMD4<Float> {
         var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
-        let w1 = w + stride, w2 = w + 2 * stride, w3 = w + 3 * stride
         var i = 0, word = 0
         while i < k {
-            L.accumulate(w + word, x + i, &a0)
-            L.accumulate(w1 + word, x + i, &a1)
-            L.accumulate(w2 + word, x + i, &a2)
-            L.accumulate(w3 + word, x + i, &a3)
+            let b = w + word
+            L.accumulate(b, x + i, &a0)
+            L.accumulate(b + rowStride, x + i, &a1)
+            L.accumulate(b + 2 * rowStride, x + i, &a2)
+            L.accumulate(b + 3 * rowStride, x + i, &a3)
             i += L.block
-            word += L.wordsPerBlock
+            word += blockStride
         }
         return SIMD4(a0.sum(), a1.sum(), a2.sum(), a3.sum())
     }

@@ -15,6 +15,9 @@ public final class WeightMatrix: @unchecked Sendable {
     public let format: WeightFormat
     private let words: [UInt32]   // (rows, wordsPerRow) in the format's PackedLayout
     private let scales: [Float]   // (rows) for int8
+    /// bf16/int8 rows are stored in block-interleaved panels of 4 (see SkinnyKernels); fp32 stays
+    /// plain row-major so OpenBLAS can read it directly for prefill.
+    private let paneled: Bool
     /// Activation rows up to which the streaming kernel beats OpenBLAS (which packs the
     /// whole weight matrix per call); measured on the 2-core EPYC.
     public static let skinnyRowLimit = 16
@@ -36,21 +39,37 @@ public final class WeightMatrix: @unchecked Sendable {
             }
         }
         let perRow = Self.wordsPerRow(format, columns)
+        let paneled = format != .fp32 && rows % 4 == 0
         var words = [UInt32](repeating: 0, count: rows * perRow)
+        var rowWords = [UInt32](repeating: 0, count: perRow)
         values.withUnsafeBufferPointer { v in
             words.withUnsafeMutableBufferPointer { w in
-                for r in 0..<rows {
-                    let row = v.baseAddress! + r * columns, out = w.baseAddress! + r * perRow
-                    switch format {
-                    case .fp32: F32Layout.pack(row, columns, scale: 1, into: out)
-                    case .bf16: BF16Layout.pack(row, columns, scale: 1, into: out)
-                    case .int8: Int8Layout.pack(row, columns, scale: scales[r], into: out)
+                rowWords.withUnsafeMutableBufferPointer { tmp in
+                    for r in 0..<rows {
+                        let row = v.baseAddress! + r * columns
+                        switch format {
+                        case .fp32: F32Layout.pack(row, columns, scale: 1, into: tmp.baseAddress!)
+                        case .bf16: BF16Layout.pack(row, columns, scale: 1, into: tmp.baseAddress!)
+                        case .int8: Int8Layout.pack(row, columns, scale: scales[r], into: tmp.baseAddress!)
+                        }
+                        for word in 0..<perRow { w[Self.wordIndex(row: r, word: word, perRow: perRow, format: format, paneled: paneled)] = tmp[word] }
                     }
                 }
             }
         }
         self.words = words
         self.scales = scales
+        self.paneled = paneled
+    }
+
+    /// Where word `word` of row `row` lives: plain row-major, or in a 4-row panel with blocks
+    /// interleaved.
+    @inline(__always)
+    static func wordIndex(row: Int, word: Int, perRow: Int, format: WeightFormat, paneled: Bool) -> Int {
+        guard paneled else { return row * perRow + word }
+        let wpb = format == .bf16 ? BF16Layout.wordsPerBlock : Int8Layout.wordsPerBlock
+        let panel = row / 4, r = row % 4, block = word / wpb, offset = word % wpb
+        return panel * 4 * perRow + (block * 4 + r) * wpb + offset
     }
 
     public convenience init(_ tensor: Tensor, format: WeightFormat = .fp32) {
@@ -77,10 +96,10 @@ public final class WeightMatrix: @unchecked Sendable {
                 let wp = w.baseAddress!
                 switch format {
                 case .fp32: SkinnyKernels.multiply(F32Layout.self, x: x, m: m, k: columns, w: wp, n: rows, y: y, ldy: rows)
-                case .bf16: SkinnyKernels.multiply(BF16Layout.self, x: x, m: m, k: columns, w: wp, n: rows, y: y, ldy: rows)
+                case .bf16: SkinnyKernels.multiply(BF16Layout.self, x: x, m: m, k: columns, w: wp, n: rows, paneled: paneled, y: y, ldy: rows)
                 case .int8:
                     scales.withUnsafeBufferPointer { s in
-                        SkinnyKernels.multiply(Int8Layout.self, x: x, m: m, k: columns, w: wp, n: rows,
+                        SkinnyKernels.multiply(Int8Layout.self, x: x, m: m, k: columns, w: wp, n: rows, paneled: paneled,
                                                rowScale: s.baseAddress!, y: y, ldy: rows)
                     }
                 }
@@ -114,18 +133,25 @@ public final class WeightMatrix: @unchecked Sendable {
     /// Rows of W as F32 (scales applied) into `out` ((range.count, columns)).
     public func dequantize(rows range: Range<Int>, into out: UnsafeMutablePointer<Float>) {
         let k = columns, perRow = Self.wordsPerRow(format, k)
+        var rowWords = [UInt32](repeating: 0, count: perRow)
         words.withUnsafeBufferPointer { w in
             for (i, r) in range.enumerated() {
-                let src = w.baseAddress! + r * perRow, dst = out + i * k
-                switch format {
-                case .fp32: F32Layout.unpack(src, k, into: dst)
-                case .bf16: BF16Layout.unpack(src, k, into: dst)
-                case .int8:
-                    Int8Layout.unpack(src, k, into: dst)
-                    let s = scales[r]
-                    for c in 0..<k { dst[c] *= s }
-                }
+                for word in 0..<perRow { rowWords[word] = w[Self.wordIndex(row: r, word: word, perRow: perRow, format: format, paneled: paneled)] }
+                let dst = out + i * k
+                rowWords.withUnsafeBufferPointer { src in unpackRow(src.baseAddress!, r, dst) }
             }
+        }
+    }
+
+    private func unpackRow(_ src: UnsafePointer<UInt32>, _ r: Int, _ dst: UnsafeMutablePointer<Float>) {
+        let k = columns
+        switch format {
+        case .fp32: F32Layout.unpack(src, k, into: dst)
+        case .bf16: BF16Layout.unpack(src, k, into: dst)
+        case .int8:
+            Int8Layout.unpack(src, k, into: dst)
+            let s = scales[r]
+            for c in 0..<k { dst[c] *= s }
         }
     }
 }

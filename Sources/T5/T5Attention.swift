@@ -41,7 +41,7 @@ public struct T5Attention: Sendable {
                 BLAS.gemm(m: tq, n: tk, k: dKV, a: q + off, lda: inner, b: keys + off, ldb: inner,
                           transposeB: true, c: s, ldc: tk)
                 if let bias { Kernels.add(bias + h * tq * tk, into: s, count: tq * tk) }
-                for i in 0..<tq { Kernels.softmax(s + i * tk, count: tk) }
+                for i in 0..<tq { Kernels.softmaxVector(s + i * tk, count: tk) }
                 BLAS.gemm(m: tq, n: dKV, k: tk, a: s, lda: tk, b: values + off, ldb: inner,
                           transposeB: false, c: ctx + off, ldc: inner)
             }

@@ -106,3 +106,26 @@ import Testing
         #expect(floatToBF16(1 + 3.0 / 256) == 0x3F82)
     }
 }
+
+@Suite struct SIMDMathTests {
+    @Test func expMatchesLibm() {
+        var worst: Float = 0
+        for i in stride(from: -87.0, through: 88.0, by: 0.173) {
+            let xs = SIMD8<Float>((0..<8).map { Float(i) + Float($0) * 0.0213 })
+            let e = SIMDMath.exp(xs)
+            for l in 0..<8 { worst = max(worst, abs(e[l] - Foundation.exp(xs[l])) / Foundation.exp(xs[l])) }
+        }
+        #expect(worst < 4e-7)
+    }
+
+    @Test func geluAndSoftmaxMatchScalarKernels() {
+        var x = ReferenceMath.random(1003, seed: 21, scale: 6)
+        let scalar = x.map { Kernels.geluTanh($0) }
+        x.withUnsafeMutableBufferPointer { Kernels.geluTanhInPlace($0.baseAddress!, count: $0.count) }
+        #expect(ReferenceMath.maxAbsDifference(x, scalar) < 2e-6)
+        var a = ReferenceMath.random(517, seed: 22, scale: 20), b = a
+        a.withUnsafeMutableBufferPointer { Kernels.softmaxVector($0.baseAddress!, count: $0.count) }
+        b.withUnsafeMutableBufferPointer { Kernels.softmax($0.baseAddress!, count: $0.count) }
+        #expect(ReferenceMath.maxAbsDifference(a, b) < 1e-6)
+    }
+}
