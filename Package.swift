@@ -59,7 +59,9 @@ let package = Package(
         .testTarget(name: "T5Tests", dependencies: ["T5", "Numerics"]),
         .testTarget(name: "AdaptersTests", dependencies: ["Adapters", "T5", "Numerics"]),
         .testTarget(name: "RougeTests", dependencies: ["Rouge"]),
-        .testTarget(name: "HTTPCoreTests", dependencies: ["HTTPCore"]),
-        .testTarget(name: "APITests", dependencies: ["API", "Serving", "HTTPCore"]),
+        // Test support shared by the HTTP test suites (a real client: curl), as HummingbirdTesting.
+        .target(name: "HTTPTesting", dependencies: ["HTTPCore"], path: "Tests/HTTPTesting"),
+        .testTarget(name: "HTTPCoreTests", dependencies: ["HTTPCore", "HTTPTesting"]),
+        .testTarget(name: "APITests", dependencies: ["API", "Serving", "HTTPCore", "HTTPTesting", "Adapters", "T5"]),
     ]
 )

@@ -1,1 +1,12 @@
-print("adapter-serve")
+import ArgumentParser
+
+/// adapter-serve: one frozen FLAN-T5 on CPU serving many PEFT adapters.
+struct AdapterServe: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "adapter-serve",
+        abstract: "Serve one frozen FLAN-T5 with many PEFT adapters (LoRA, soft prompts) on CPU.",
+        subcommands: [ServeCommand.self, GenerateCommand.self, TokenizeCommand.self,
+                      BenchCommand.self, MakeRandomModelCommand.self])
+}
+
+AdapterServe.main()

@@ -1,21 +1,21 @@
 import Foundation
 import HTTPCore
 
-struct CurlResponse {
-    var status: Int
+public struct CurlResponse {
+    public var status: Int
     /// Headers of the final response (after any "100 Continue").
-    var headers: HTTPHeaders
-    var body: Data
+    public var headers: HTTPHeaders
+    public var body: Data
 
-    var text: String { String(decoding: body, as: UTF8.self) }
+    public var text: String { String(decoding: body, as: UTF8.self) }
 
-    func decode<T: Decodable>(_ type: T.Type) throws -> T {
+    public func decode<T: Decodable>(_ type: T.Type) throws -> T {
         try JSONDecoder().decode(type, from: body)
     }
 }
 
 /// Runs curl against the test server; `arguments` are the request-specific options and URL.
-func curl(_ arguments: [String]) throws -> CurlResponse {
+public func curl(_ arguments: [String]) throws -> CurlResponse {
     let scratch = try TemporaryDirectory()
     let headerFile = scratch.file("headers")
     let bodyFile = scratch.file("body")

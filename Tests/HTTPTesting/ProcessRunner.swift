@@ -1,24 +1,24 @@
 import Foundation
 
-struct ProcessResult {
-    var exitCode: Int32
-    var stdout: Data
-    var stderr: String
+public struct ProcessResult {
+    public var exitCode: Int32
+    public var stdout: Data
+    public var stderr: String
 
-    var stdoutText: String { String(decoding: stdout, as: UTF8.self) }
+    public var stdoutText: String { String(decoding: stdout, as: UTF8.self) }
 }
 
-struct ProcessFailure: Error, CustomStringConvertible {
-    var command: String
-    var result: ProcessResult
+public struct ProcessFailure: Error, CustomStringConvertible {
+    public var command: String
+    public var result: ProcessResult
 
-    var description: String { "\(command) exited \(result.exitCode): \(result.stderr)" }
+    public var description: String { "\(command) exited \(result.exitCode): \(result.stderr)" }
 }
 
 /// Runs a command to completion. Output goes to temporary files rather than pipes so a
 /// chatty child can never block on a full pipe while we wait for it.
 @discardableResult
-func runProcess(_ executable: String, _ arguments: [String], in directory: URL? = nil,
+public func runProcess(_ executable: String, _ arguments: [String], in directory: URL? = nil,
                 allowFailure: Bool = false) throws -> ProcessResult {
     let scratch = try TemporaryDirectory()
     let outURL = scratch.url.appendingPathComponent("stdout")
@@ -52,10 +52,10 @@ func runProcess(_ executable: String, _ arguments: [String], in directory: URL? 
 }
 
 /// A fresh directory removed when the value is released.
-final class TemporaryDirectory {
-    let url: URL
+public final class TemporaryDirectory {
+    public let url: URL
 
-    init() throws {
+    public init() throws {
         url = FileManager.default.temporaryDirectory
             .appendingPathComponent("httpcore-tests-\(UUID().uuidString)", isDirectory: true)
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
@@ -65,13 +65,13 @@ final class TemporaryDirectory {
         try? FileManager.default.removeItem(at: url)
     }
 
-    func file(_ relativePath: String) -> URL {
+    public func file(_ relativePath: String) -> URL {
         url.appendingPathComponent(relativePath)
     }
 
     /// Writes `data` at `relativePath`, creating parent folders.
     @discardableResult
-    func write(_ relativePath: String, _ data: Data) throws -> URL {
+    public func write(_ relativePath: String, _ data: Data) throws -> URL {
         let target = file(relativePath)
         try FileManager.default.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
         try data.write(to: target)
@@ -80,7 +80,7 @@ final class TemporaryDirectory {
 }
 
 /// Deterministic pseudo-random bytes, so failures reproduce.
-func testBytes(count: Int, seed: UInt64 = 0x9E37_79B9_7F4A_7C15) -> Data {
+public func testBytes(count: Int, seed: UInt64 = 0x9E37_79B9_7F4A_7C15) -> Data {
     var state = seed
     var data = Data(count: count)
     for index in 0..<count {

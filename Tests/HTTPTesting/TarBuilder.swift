@@ -2,11 +2,12 @@ import Foundation
 
 /// Writes raw tar blocks for cases the tar command will not produce (device entries made
 /// without root, base-256 sizes, broken pax records).
-struct TarBuilder {
-    private(set) var data = Data()
+public struct TarBuilder {
+    public private(set) var data = Data()
+    public init() {}
 
     /// Appends one ustar header plus padded content. `size` overrides the size field to lie.
-    mutating func entry(_ name: String, type: Character = "0", content: Data = Data(), size: Int? = nil,
+    public mutating func entry(_ name: String, type: Character = "0", content: Data = Data(), size: Int? = nil,
                         base256Size: Bool = false, prefix: String = "") {
         var header = [UInt8](repeating: 0, count: 512)
         func put(_ text: String, at offset: Int, length: Int) {
@@ -49,7 +50,7 @@ struct TarBuilder {
     }
 
     /// A pax extended header ("x") holding `records`, applied to the next entry.
-    mutating func pax(_ records: [(String, String)]) {
+    public mutating func pax(_ records: [(String, String)]) {
         var body = Data()
         for (key, value) in records {
             let payload = " \(key)=\(value)\n"
@@ -62,7 +63,7 @@ struct TarBuilder {
         entry("PaxHeaders/x", type: "x", content: body)
     }
 
-    mutating func end() {
+    public mutating func end() {
         data.append(Data(count: 1024))
     }
 }

@@ -1,0 +1,74 @@
+import Foundation
+import HTTPCore
+import Serving
+import T5
+
+extension APIServer {
+    static let parameterFields: Set<String> = ["max_new_tokens", "min_new_tokens", "num_beams", "do_sample", "temperature",
+                                               "top_k", "top_p", "seed", "repetition_penalty", "no_repeat_ngram_size",
+                                               "length_penalty", "early_stopping"]
+
+    /// Decodes `parameters` with transformers' names; every type error names its field.
+    static func parameters(_ body: JSONBody?, defaults: GenerationParameters = GenerationParameters()) throws(ServiceError) -> GenerationParameters {
+        var p = defaults
+        guard let body else { return p }
+        try body.rejectUnknown(parameterFields)
+        if let v = try body.int("max_new_tokens") { p.maxNewTokens = v }
+        if let v = try body.int("min_new_tokens") { p.minNewTokens = v }
+        if let v = try body.int("num_beams") { p.numBeams = v }
+        if let v = try body.bool("do_sample") { p.doSample = v }
+        if let v = try body.double("temperature") { p.temperature = Float(v) }
+        if let v = try body.int("top_k") { p.topK = v }
+        if let v = try body.double("top_p") { p.topP = Float(v) }
+        if let v = try body.int("seed") {
+            guard v >= 0 else { throw .badRequest("parameters.seed must be a non-negative integer") }
+            p.seed = UInt64(v)
+        }
+        if let v = try body.double("repetition_penalty") { p.repetitionPenalty = Float(v) }
+        if let v = try body.int("no_repeat_ngram_size") { p.noRepeatNgramSize = v }
+        if let v = try body.double("length_penalty") { p.lengthPenalty = Float(v) }
+        if body.has("early_stopping") {
+            if let s = try? body.string("early_stopping"), s == "never" { p.earlyStopping = .never }
+            else if let b = try body.bool("early_stopping") { p.earlyStopping = b ? .always : .heuristic }
+        }
+        return p
+    }
+
+    /// "adapter": a name, a list of names (a LoRA and a soft prompt stacked), or null.
+    static func adapterNames(_ body: JSONBody) throws(ServiceError) -> [String]? {
+        guard body.has("adapter") else { return nil }
+        if let name = body.fields["adapter"] as? String { return [name] }
+        guard let list = body.fields["adapter"] as? [Any], let names = list as? [String], !names.isEmpty, names.count <= 2 else {
+            throw .badRequest("adapter must be an adapter name or a list of one or two names")
+        }
+        return names
+    }
+
+    func summarize(_ r: HTTPRequest, adapterLabel: inout String) throws(ServiceError) -> HTTPResponse {
+        let body = try JSONBody(r.body)
+        try body.rejectUnknown(["dialogue", "adapter", "task", "prompt_template", "parameters", "return_token_ids"])
+        let request = SummarizeRequest(dialogue: try body.requiredString("dialogue"), adapters: try Self.adapterNames(body),
+                                       task: try body.string("task"), promptTemplate: try body.string("prompt_template"),
+                                       parameters: try Self.parameters(try body.object("parameters")),
+                                       returnTokenIDs: try body.bool("return_token_ids") ?? false)
+        let result = try service.summarize(request)
+        adapterLabel = result.adapter?.name ?? "base"
+        metrics.recordTokens(adapter: adapterLabel, input: result.inputTokens, output: result.outputTokens)
+        var out: [String: Any] = [
+            "summary": result.summary,
+            "adapter": result.adapter.map { ["name": $0.name, "kind": $0.kind, "sha256": $0.sha256] as [String: Any] } ?? NSNull(),
+            "task": result.task ?? NSNull(),
+            "usage": ["input_tokens": result.inputTokens, "output_tokens": result.outputTokens],
+            "timing_ms": ["queue": Self.round(result.queueMilliseconds), "generation": Self.round(result.generationMilliseconds),
+                          "total": Self.round(result.totalMilliseconds)],
+        ]
+        if request.returnTokenIDs { out["token_ids"] = result.tokenIDs.map(Int.init) }
+        var headers = HTTPHeaders()
+        headers.set("X-Adapter", adapterLabel)
+        headers.set("X-Input-Tokens", String(result.inputTokens))
+        headers.set("X-Output-Tokens", String(result.outputTokens))
+        return .json(rawJSON: Self.json(out), headers: headers)
+    }
+
+    static func round(_ ms: Double) -> Double { (ms * 100).rounded() / 100 }
+}

@@ -1,0 +1,74 @@
+import ArgumentParser
+import Foundation
+import Logging
+import API
+import Serving
+
+/// `serve`: the HTTP service. Settings: built-in defaults < config file < ADAPTER_SERVE_*
+/// environment < command-line flags.
+struct ServeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "serve", abstract: "Run the HTTP service.")
+
+    @Option(help: "JSON settings file (see config/adapter-serve.json).") var config: String?
+    @Option(help: "Hugging Face model directory (google/flan-t5-base snapshot).") var model: String?
+    @Option(help: "Directory with tokenizer.json, if not the model directory.") var tokenizer: String?
+    @Option(help: "Adapters directory (created if missing).") var adapters: String?
+    @Option(help: "Address to bind.") var host: String?
+    @Option(help: "Port (0 picks a free port and logs it).") var port: Int?
+    @Option(help: "Task used when a request names no adapter or task.") var defaultTask: String?
+    @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
+
+    func run() throws {
+        var settings = ServiceSettings()
+        if let config { settings = try CLIError.wrap { try ServiceSettings.load(file: URL(fileURLWithPath: config)) } }
+        try CLIError.wrap { try settings.apply(environment: ProcessInfo.processInfo.environment) }
+        if let model { settings.model = model }
+        if let tokenizer { settings.tokenizer = tokenizer }
+        if let adapters { settings.adapters = adapters }
+        if let host { settings.host = host }
+        if let port { settings.port = port }
+        if let defaultTask { settings.defaultTask = defaultTask }
+
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var h = StreamLogHandler.standardError(label: label)
+            h.logLevel = level
+            return h
+        }
+        let logger = Logger(label: "adapter-serve")
+        guard FileManager.default.fileExists(atPath: URL(fileURLWithPath: settings.model).appendingPathComponent("config.json").path) else {
+            throw CLIError(description: """
+                no model at \(settings.model) (config.json missing). Download FLAN-T5-base once, e.g.
+                  pip install -U huggingface_hub && huggingface-cli download google/flan-t5-base --local-dir \(settings.model)
+                or pass --model DIR (see README: "Getting the model").
+                """)
+        }
+        logger.info("loading model", metadata: ["model": "\(settings.model)", "adapters": "\(settings.adapters)"])
+        let service = try CLIError.wrap { try AdapterServeService(settings: settings, logger: logger) }
+        for (name, reason) in service.skippedAdapters.sorted(by: { $0.key < $1.key }) {
+            logger.warning("adapter skipped", metadata: ["adapter": "\(name)", "reason": "\(reason)"])
+        }
+        let server = APIServer(service: service, logger: logger)
+        try CLIError.wrap { try server.start() }
+        logger.info("listening", metadata: ["host": "\(settings.host)", "port": "\(server.boundPort)"])
+        FileHandle.standardOutput.write(Data("listening on http://\(settings.host):\(server.boundPort)\n".utf8))
+
+        signal(SIGTERM, SIG_IGN)
+        signal(SIGINT, SIG_IGN)
+        let done = DispatchSemaphore(value: 0)
+        var sources: [DispatchSourceSignal] = []
+        for sig in [SIGTERM, SIGINT] {
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler {
+                logger.info("draining", metadata: ["signal": "\(sig)"])
+                server.drainAndStop()
+                logger.info("stopped")
+                done.signal()
+            }
+            source.resume()
+            sources.append(source)
+        }
+        done.wait()
+        _ = sources
+    }
+}

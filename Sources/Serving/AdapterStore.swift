@@ -1,0 +1,159 @@
+import Foundation
+import Adapters
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Adapters on disk, one PEFT directory per name under the adapters directory, written so that
+/// a crash at any point leaves either the old adapter or the new one, never a torn mix:
+/// files go to a private temporary folder, are fsynced, and the folder is renamed into place.
+public struct AdapterStore: Sendable {
+    public let root: URL
+    /// Our own bookkeeping lives here; no adapter may take this name.
+    public static let reservedName = ".adapter-serve"
+    var stateDir: URL { root.appendingPathComponent(Self.reservedName) }
+    var tmpDir: URL { stateDir.appendingPathComponent("tmp") }
+    var routesFile: URL { stateDir.appendingPathComponent("routes.json") }
+
+    public init(root: URL) throws(ServiceError) {
+        self.root = root
+        do {
+            try FileManager.default.createDirectory(at: root.appendingPathComponent(Self.reservedName).appendingPathComponent("tmp"),
+                                                    withIntermediateDirectories: true)
+        } catch {
+            throw ServiceError(500, "storage_error", "cannot create the adapters directory \(root.path): \(error.localizedDescription)")
+        }
+    }
+
+    /// Adapter names: [A-Za-z0-9._-]{1,64}, not "." or "..", not our reserved folder.
+    public static func validateName(_ name: String) throws(ServiceError) {
+        let allowed = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
+        guard (1...64).contains(name.count), name.allSatisfy({ allowed.contains($0) }),
+              name != ".", name != "..", name != reservedName else {
+            throw ServiceError(400, "invalid_name", "adapter names are 1-64 characters from A-Z a-z 0-9 . _ - and not \".\", \"..\" or \"\(reservedName)\"; got \"\(name.prefix(80))\"")
+        }
+    }
+
+    public func directory(for name: String) -> URL { root.appendingPathComponent(name) }
+
+    public func exists(_ name: String) -> Bool {
+        var isDir: ObjCBool = false
+        return FileManager.default.fileExists(atPath: directory(for: name).path, isDirectory: &isDir) && isDir.boolValue
+    }
+
+    /// Names of subdirectories that look like adapters (have adapter_config.json).
+    public func storedNames() -> [String] {
+        let items = (try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? []
+        return items.filter { $0 != Self.reservedName && FileManager.default.fileExists(atPath: root.appendingPathComponent($0).appendingPathComponent(PEFTAdapter.configFile).path) }.sorted()
+    }
+
+    /// Writes the adapter's files and metadata, then moves them into place in one rename
+    /// (an atomic exchange when replacing).
+    public func store(name: String, files: [String: Data], metadata: Data) throws(ServiceError) {
+        let fm = FileManager.default
+        let staging = tmpDir.appendingPathComponent("upload-\(UUID().uuidString)")
+        do {
+            try fm.createDirectory(at: staging, withIntermediateDirectories: true)
+            for (file, data) in files { try Self.writeSynced(data, to: staging.appendingPathComponent(file)) }
+            try Self.writeSynced(metadata, to: staging.appendingPathComponent(Self.metadataFile))
+            Self.fsyncPath(staging.path)
+        } catch {
+            try? fm.removeItem(at: staging)
+            throw ServiceError(500, "storage_error", "could not write the adapter: \(error.localizedDescription)")
+        }
+        let target = directory(for: name)
+        if exists(name) {
+            // Two renames: the old version is set aside under a name that start-up recovery
+            // recognises, so a crash between them restores it rather than losing the adapter.
+            let aside = tmpDir.appendingPathComponent("replaced-\(UUID().uuidString)-\(name)")
+            guard rename(target.path, aside.path) == 0 else {
+                let code = errno
+                try? fm.removeItem(at: staging)
+                throw ServiceError(500, "storage_error", "could not replace adapter '\(name)': \(String(cString: strerror(code)))")
+            }
+            guard rename(staging.path, target.path) == 0 else {
+                let code = errno
+                _ = rename(aside.path, target.path)
+                try? fm.removeItem(at: staging)
+                throw ServiceError(500, "storage_error", "could not replace adapter '\(name)': \(String(cString: strerror(code)))")
+            }
+            Self.fsyncPath(root.path)
+            try? fm.removeItem(at: aside)
+        } else if rename(staging.path, target.path) != 0 {
+            let code = errno
+            try? fm.removeItem(at: staging)
+            throw ServiceError(500, "storage_error", "could not store adapter '\(name)': \(String(cString: strerror(code)))")
+        }
+        Self.fsyncPath(root.path)
+    }
+
+    /// Moves the adapter out of the way in one rename, then deletes it.
+    public func delete(_ name: String) throws(ServiceError) {
+        let trash = tmpDir.appendingPathComponent("deleted-\(UUID().uuidString)")
+        guard rename(directory(for: name).path, trash.path) == 0 else {
+            throw ServiceError(500, "storage_error", "could not delete adapter '\(name)': \(String(cString: strerror(errno)))")
+        }
+        Self.fsyncPath(root.path)
+        try? FileManager.default.removeItem(at: trash)
+    }
+
+    /// Recovers from a crash mid-upload: a replaced adapter whose new version never landed is
+    /// put back; other staging leftovers (incomplete uploads, deletions) are removed.
+    public func recoverStaging() {
+        let fm = FileManager.default
+        for item in ((try? fm.contentsOfDirectory(atPath: tmpDir.path)) ?? []).sorted() {
+            let path = tmpDir.appendingPathComponent(item)
+            if item.hasPrefix("replaced-"), item.count > 46 {
+                let name = String(item.dropFirst("replaced-".count + 37))
+                if (try? Self.validateName(name)) != nil, !exists(name) {
+                    _ = rename(path.path, directory(for: name).path)
+                    continue
+                }
+            }
+            try? fm.removeItem(at: path)
+        }
+    }
+
+    public static let metadataFile = "adapterserve.json"
+
+    public func readMetadata(_ name: String) -> Data? {
+        try? Data(contentsOf: directory(for: name).appendingPathComponent(Self.metadataFile))
+    }
+
+    public func readRoutes() -> [String: String] {
+        guard let data = try? Data(contentsOf: routesFile),
+              let json = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
+              let tasks = json["tasks"] as? [String: String] else { return [:] }
+        return tasks
+    }
+
+    public func writeRoutes(_ routes: [String: String]) throws(ServiceError) {
+        do {
+            let data = try JSONSerialization.data(withJSONObject: ["tasks": routes], options: [.sortedKeys, .prettyPrinted])
+            let tmp = tmpDir.appendingPathComponent("routes-\(UUID().uuidString).json")
+            try Self.writeSynced(data, to: tmp)
+            guard rename(tmp.path, routesFile.path) == 0 else {
+                throw ServiceError(500, "storage_error", "could not save task routes: \(String(cString: strerror(errno)))")
+            }
+            Self.fsyncPath(stateDir.path)
+        } catch let e as ServiceError {
+            throw e
+        } catch {
+            throw ServiceError(500, "storage_error", "could not save task routes: \(error.localizedDescription)")
+        }
+    }
+
+    static func writeSynced(_ data: Data, to url: URL) throws {
+        guard FileManager.default.createFile(atPath: url.path, contents: data) else {
+            throw ServiceError(500, "storage_error", "cannot write \(url.path)")
+        }
+        fsyncPath(url.path)
+    }
+
+    static func fsyncPath(_ path: String) {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { return }
+        fsync(fd)
+        close(fd)
+    }
+}

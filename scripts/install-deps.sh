@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs the Debian packages AdapterServe builds against (OpenBLAS, libmicrohttpd, zlib,
+# pkg-config, curl for the HTTP tests). Idempotent: does nothing when they are present.
+set -euo pipefail
+packages=(libopenblas-dev libmicrohttpd-dev zlib1g-dev pkg-config curl)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
