@@ -107,6 +107,9 @@ public final class APIServer: Sendable {
         case ["v1", "summarize"]:
             try method("POST")
             return (endpoint, try summarize(r, adapterLabel: &adapterLabel))
+        case ["v1", "evaluate"]:
+            try method("POST")
+            return (endpoint, try evaluate(r))
         case ["v1", "adapters"]:
             try method("GET")
             return (endpoint, .json(rawJSON: Self.json(["adapters": service.listAdapters().map(Self.adapterJSON)])))

@@ -5,8 +5,8 @@ struct AdapterServe: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "adapter-serve",
         abstract: "Serve one frozen FLAN-T5 with many PEFT adapters (LoRA, soft prompts) on CPU.",
-        subcommands: [ServeCommand.self, GenerateCommand.self, TokenizeCommand.self,
-                      BenchCommand.self, MakeRandomModelCommand.self])
+        subcommands: [ServeCommand.self, GenerateCommand.self, TokenizeCommand.self, EvalCommand.self,
+                      RougeCommand.self, BenchCommand.self, MakeRandomModelCommand.self])
 }
 
 AdapterServe.main()
