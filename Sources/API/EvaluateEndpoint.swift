@@ -38,17 +38,7 @@ extension APIServer {
             try service.summarizeAll(adapters: names, dialogues: dialogues, template: template, parameters: parameters)
         }
         let base = rows.first { $0.candidate == "base" }
-        let out: [[String: Any]] = rows.map { row in
-            var d: [String: Any] = ["candidate": row.candidate, "rouge1": row.rouge.rouge1, "rouge2": row.rouge.rouge2,
-                                    "rougeL": row.rouge.rougeL, "rougeLsum": row.rouge.rougeLsum,
-                                    "mean_output_tokens": row.meanOutputTokens, "summaries_per_second": row.summariesPerSecond,
-                                    "predictions": row.predictions]
-            if let base, row.candidate != "base" {
-                d["change_vs_base"] = ["rouge1": row.rouge.rouge1 - base.rouge.rouge1, "rouge2": row.rouge.rouge2 - base.rouge.rouge2,
-                                       "rougeL": row.rouge.rougeL - base.rouge.rougeL, "rougeLsum": row.rouge.rougeLsum - base.rouge.rougeLsum]
-            }
-            return d
-        }
+        let out = rows.map { $0.json(base: base, includePredictions: true) }
         return .json(rawJSON: Self.json(["items": items.count, "rows": out]))
     }
 }

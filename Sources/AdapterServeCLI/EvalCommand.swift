@@ -67,16 +67,7 @@ struct EvalCommand: ParsableCommand {
     static func report(_ rows: [EvaluationRow], json: Bool, count: Int) throws {
         let base = rows.first { $0.candidate == "base" }
         if json {
-            try printJSON(["examples": count, "rows": rows.map { r -> [String: Any] in
-                var d: [String: Any] = ["candidate": r.candidate, "rouge1": r.rouge.rouge1, "rouge2": r.rouge.rouge2,
-                                        "rougeL": r.rouge.rougeL, "rougeLsum": r.rouge.rougeLsum,
-                                        "mean_output_tokens": r.meanOutputTokens, "summaries_per_second": r.summariesPerSecond]
-                if let base, r.candidate != "base" {
-                    d["change_vs_base"] = ["rouge1": r.rouge.rouge1 - base.rouge.rouge1, "rouge2": r.rouge.rouge2 - base.rouge.rouge2,
-                                           "rougeL": r.rouge.rougeL - base.rouge.rougeL, "rougeLsum": r.rouge.rougeLsum - base.rouge.rougeLsum]
-                }
-                return d
-            }])
+            try printJSON(["examples": count, "rows": rows.map { $0.json(base: base, includePredictions: false) }])
             return
         }
         func pct(_ x: Double) -> String { String(format: "%6.2f%%", x * 100) }

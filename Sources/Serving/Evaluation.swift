@@ -70,3 +70,19 @@ extension AdapterServeService {
     }
 }
 
+
+extension EvaluationRow {
+    /// The row as both `eval --json` and POST /v1/evaluate report it, with the change against
+    /// the base row when there is one.
+    public func json(base: EvaluationRow?, includePredictions: Bool) -> [String: Any] {
+        var d: [String: Any] = ["candidate": candidate, "rouge1": rouge.rouge1, "rouge2": rouge.rouge2,
+                                "rougeL": rouge.rougeL, "rougeLsum": rouge.rougeLsum,
+                                "mean_output_tokens": meanOutputTokens, "summaries_per_second": summariesPerSecond]
+        if includePredictions { d["predictions"] = predictions }
+        if let base, candidate != "base" {
+            d["change_vs_base"] = ["rouge1": rouge.rouge1 - base.rouge.rouge1, "rouge2": rouge.rouge2 - base.rouge.rouge2,
+                                   "rougeL": rouge.rougeL - base.rouge.rougeL, "rougeLsum": rouge.rougeLsum - base.rouge.rougeLsum]
+        }
+        return d
+    }
+}
