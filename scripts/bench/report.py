@@ -1,0 +1,201 @@
+"""Renders bench-out/results.json (written by run_all.py) as the markdown report.
+
+Usage: report.py [results.json]   prints the report and rewrites results.md beside the JSON.
+
+Ratios are ours / CTranslate2 at the same batch size: for batch 1 the ratio of latencies (below
+1 = faster than CTranslate2), for batch B the ratio of throughputs (above 1 = more summaries/s).
+"""
+
+import json
+import sys
+from pathlib import Path
+
+
+NOISY = 0.25  # cores used by other processes during a run above which it is flagged
+
+
+def _find(runs, system, mode, batch, adapters="none"):
+    for r in runs:
+        if (r["system"], r["mode"], r["batch"], r["adapters"]) == (system, mode, batch, adapters) and r["status"] == "ok":
+            return r
+    return None
+
+
+def ratio(row, ref):
+    """latency ratio at batch 1, throughput ratio otherwise; None if either is missing."""
+    if row is None or ref is None or row.get("status") != "ok":
+        return None
+    if row["batch"] == 1:
+        return row["latency_s"] / ref["latency_s"]
+    return row["throughput"] / ref["throughput"]
+
+
+def _f(x, fmt):
+    return "n/a" if x is None else format(x, fmt)
+
+
+def _upload_detail(up):
+    if up.get("upload_to_first_token_ms") is None:
+        return f"n/a: {up.get('error')}"
+    text = (f"{up['upload_to_first_token_ms']:.0f} ms = upload {up['upload_ms']:.0f} ms (validate, store) + first request "
+            f"{up['first_request_ms']:.0f} ms (server generation {up['first_request_generation_ms']:.0f} ms for "
+            f"{up['input_tokens']} input tokens; the same request on an already loaded LoRA: {up['loaded_adapter_request_ms']:.0f} ms")
+    if "base_request_ms" in up:
+        text += f", on the base model: {up['base_request_ms']:.0f} ms"
+    return text + ")"
+
+
+def goals(results):
+    runs = results["runs"]
+    batch = results["meta"]["batch"]
+    weight_bytes = results["meta"]["weight_file_bytes"]
+    ct2_fp32_1 = _find(runs, "CTranslate2", "fp32", 1)
+    ct2_int8_1 = _find(runs, "CTranslate2", "int8", 1)
+    ct2_int8_b = _find(runs, "CTranslate2", "int8", batch)
+    out = []
+
+    def disturbed(*rows):
+        return any((r or {}).get("other_cores") is not None and r["other_cores"] > NOISY for r in rows)
+
+    # 1. batch 1 with LoRA, bf16 or int8: <= 0.8x CTranslate2 int8 latency
+    cands = [r for r in (_find(runs, "AdapterServe", m, 1, "1 LoRA r=32 q,v") for m in ("bf16", "int8")) if r]
+    best = min(cands, key=lambda r: r["latency_s"]) if cands else None
+    x = ratio(best, ct2_int8_1)
+    out.append({
+        "goal": "batch 1 with a LoRA (bf16 or int8) <= 0.8x CTranslate2 int8 latency", "value": x, "target": 0.8,
+        "noisy": disturbed(best, ct2_int8_1),
+        "met": None if x is None else x <= 0.8,
+        "detail": None if x is None else
+        f"AdapterServe {best['mode']} + LoRA {best['latency_s']:.3f} s vs CTranslate2 int8 {ct2_int8_1['latency_s']:.3f} s = {x:.2f}x",
+    })
+
+    # 2. fp32 <= 1.0x CTranslate2 fp32 (batch 1 latency)
+    ours = _find(runs, "AdapterServe", "fp32", 1)
+    x = ratio(ours, ct2_fp32_1)
+    out.append({
+        "goal": "fp32 batch 1 <= 1.0x CTranslate2 fp32 latency", "value": x, "target": 1.0,
+        "noisy": disturbed(ours, ct2_fp32_1),
+        "met": None if x is None else x <= 1.0,
+        "detail": None if x is None else
+        f"AdapterServe fp32 {ours['latency_s']:.3f} s vs CTranslate2 fp32 {ct2_fp32_1['latency_s']:.3f} s = {x:.2f}x",
+    })
+
+    # 3. B concurrent requests on B different adapters >= 1.2x CTranslate2 int8 batch-B throughput
+    cands = [r for r in runs if r["system"] == "AdapterServe" and r["batch"] == batch and "different LoRAs" in r["adapters"]
+             and r["status"] == "ok"]
+    best = max(cands, key=lambda r: r["throughput"]) if cands else None
+    x = ratio(best, ct2_int8_b)
+    out.append({
+        "goal": f"{batch} concurrent requests on {batch} different LoRAs >= 1.2x CTranslate2 int8 batch-{batch} throughput",
+        "value": x, "target": 1.2, "met": None if x is None else x >= 1.2, "noisy": disturbed(best, ct2_int8_b),
+        "detail": None if x is None else
+        f"AdapterServe {best['mode']} {best['throughput']:.3f}/s vs CTranslate2 int8 (no adapters) {ct2_int8_b['throughput']:.3f}/s = {x:.2f}x",
+    })
+
+    # 4. an uploaded r=32 q,v adapter serving within 100 ms
+    up = results.get("upload") or {}
+    x = up.get("upload_to_first_token_ms")
+    out.append({
+        "goal": "an uploaded r=32 q,v LoRA serving within 100 ms (PUT + first POST, 1 new token)", "value": x, "target": 100,
+        "noisy": disturbed(up),
+        "met": None if x is None else x <= 100,
+        "detail": _upload_detail(up),
+    })
+
+    # 5. RSS <= 1.1x weight bytes (+ activations): fp32 batch 1 against model.safetensors
+    x = ours["rss_bytes"] / weight_bytes if ours and ours.get("rss_bytes") else None
+    out.append({
+        "goal": "resident memory <= 1.1x weight bytes (+ activations), fp32 batch 1", "value": x, "target": 1.1,
+        "noisy": False,
+        "met": None if x is None else x <= 1.1,
+        "detail": None if x is None else
+        f"RSS {ours['rss_bytes'] / 2**20:.0f} MiB vs model.safetensors {weight_bytes / 2**20:.0f} MiB = {x:.3f}x",
+    })
+    return out
+
+
+def render(results):
+    meta, runs = results["meta"], results["runs"]
+    batch = meta["batch"]
+    ref = {(m, b): _find(runs, "CTranslate2", m, b) for m in ("fp32", "int8") for b in (1, batch)}
+    lines = []
+    v = meta.get("versions", {})
+    lines.append(f"# AdapterServe vs transformers vs CTranslate2 ({meta['started']})")
+    lines.append("")
+    lines.append(f"Random FLAN-T5-base-shaped checkpoint ({meta['weight_file_bytes'] / 2**20:.0f} MiB F32), "
+                 f"{meta['input_tokens']}-token input ({meta.get('input_source')}), exactly {meta['new_tokens']} new tokens, "
+                 f"greedy; 1 warm-up + median of {meta['repeat']}; {meta['cpu']}, {meta['cores']} cores; "
+                 f"load average {' '.join(meta.get('loadavg_start') or [])} at start, "
+                 f"{' '.join(meta.get('loadavg_end') or [])} at end.")
+    lines.append(f"torch {v.get('torch')} (2 threads), transformers {v.get('transformers')}, ctranslate2 {v.get('ctranslate2')} "
+                 f"(intra_threads=2, inter_threads=1), adapter-serve {meta['binary']} (commit {meta.get('commit') or '?'}).")
+    lines.append("")
+    s = results.get("sanity") or {}
+    if "transformers" in s:
+        lines.append(f"Sanity (fp32, first 8 greedy tokens): transformers {s['transformers']}, CTranslate2 {s['ctranslate2']} "
+                     f"-> {'same' if s['match'] else 'DIFFERENT'}; per-token log-prob max |diff| "
+                     f"{s['max_logprob_diff']:.1e}"
+                     + (f"; AdapterServe {s['adapterserve']} -> "
+                        f"{'same' if s['adapterserve'] == s['transformers'] and s.get('adapterserve_same_input') else 'DIFFERENT'}"
+                        if "adapterserve" in s else
+                        f"; AdapterServe: {s.get('adapterserve_error', 'not checked')}") + ".")
+    else:
+        lines.append(f"Sanity check failed: {s.get('error')}")
+    lines.append("")
+    lines.append(f"Ratios vs CTranslate2 at the same batch: batch 1 = latency ratio (ours/CT2, < 1 is faster); "
+                 f"batch {batch} = throughput ratio (ours/CT2, > 1 is more summaries/s). CTranslate2 and transformers "
+                 f"run without adapters (they have none).")
+    lines.append("")
+    lines.append("| system | mode | batch | adapters | latency_s | throughput (summaries/s) | vs CT2 fp32 | vs CT2 int8 | RSS MiB | other load |")
+    lines.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    order = {"AdapterServe": 0, "CTranslate2": 1, "transformers": 2}
+    for r in sorted(runs, key=lambda r: (r["batch"], order.get(r["system"], 3), "none" != r["adapters"], r["adapters"],
+                                         ("fp32", "bf16", "int8").index(r["mode"]))):
+        if r["status"] != "ok":
+            lines.append(f"| {r['system']} | {r['mode']} | {r['batch']} | {r['adapters']} | n/a | n/a | n/a | n/a | n/a | |")
+            continue
+        lat = f"**{r['latency_s']:.3f}**" if r["batch"] == 1 else f"{r['latency_s']:.3f}"
+        thr = f"**{r['throughput']:.3f}**" if r["batch"] != 1 else f"{r['throughput']:.3f}"
+        rss = _f(r["rss_bytes"] / 2**20 if r.get("rss_bytes") else None, ".0f")
+        lines.append(f"| {r['system']} | {r['mode']} | {r['batch']} | {r['adapters']} | {lat} | {thr} | "
+                     f"{_f(ratio(r, ref[('fp32', r['batch'])]), '.2f')} | {_f(ratio(r, ref[('int8', r['batch'])]), '.2f')} | {rss} | "
+                     f"{_f(r.get('other_cores'), '.2f')}{' (noisy)' if (r.get('other_cores') or 0) > NOISY else ''} |")
+    noisy = [r for r in runs if (r.get("other_cores") or 0) > NOISY]
+    lines.append("")
+    lines.append(f"other load = cores kept busy by other processes during that run (machine busy time minus the run's own "
+                 f"CPU time, from /proc/stat); above {NOISY} the run competed for the 2 cores and its numbers are pessimistic"
+                 + (f" ({len(noisy)} of {len(runs)} runs: re-run for a clean comparison)." if noisy else "."))
+    lines.append("")
+    lines.append("Goals:")
+    lines.append("")
+    for g in goals(results):
+        mark = "n/a" if g["met"] is None else ("met" if g["met"] else "not met")
+        caveat = " (measured while other processes competed for the cores)" if g.get("noisy") else ""
+        lines.append(f"- {g['goal']}: **{mark}** — {g['detail'] or 'not measured'}{caveat}")
+    failed = [r for r in runs if r["status"] != "ok"]
+    notes = [r for r in runs if r.get("warning")]
+    if failed or notes:
+        lines.append("")
+        lines.append("Notes:")
+        lines.append("")
+        for r in failed:
+            lines.append(f"- {r['system']} {r['mode']} batch {r['batch']} ({r['adapters']}): n/a — {r['error']}")
+        for r in notes:
+            lines.append(f"- {r['system']} {r['mode']} batch {r['batch']} ({r['adapters']}): {r['warning']}")
+    backends = next((r.get("backend") for r in runs if r.get("backend")), None)
+    if backends:
+        lines.append("")
+        lines.append("CTranslate2 CPU backends: " + "; ".join(backends) + ".")
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    path = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).resolve().parents[2] / "bench-out" / "results.json")
+    results = json.loads(path.read_text())
+    text = render(results)
+    (path.parent / "results.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

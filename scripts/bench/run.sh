@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# One command: AdapterServe vs Hugging Face transformers (PyTorch CPU) vs CTranslate2 on the same
+# full-size random FLAN-T5-base checkpoint, in one run, printed as a table of ratios.
+#
+#   bash scripts/bench/run.sh            # 1 warm-up + median of 3 timed runs per cell
+#   bash scripts/bench/run.sh --quick    # 1 warm-up + 1 timed run per cell
+#   bash scripts/bench/run.sh --repeat 5
+#
+# Steps: builds .build/release/adapter-serve (`swift build -c release`) unless ADAPTER_SERVE_BIN
+# names a binary; creates .venv-ref (scripts/reference/setup-venv.sh) and adds ctranslate2 to it;
+# under bench-out/ (git-ignored; BENCH_OUT overrides) makes, once, the random checkpoint
+# (adapter-serve make-random-model with ../shared's FLAN-T5-base config), 8 random r=32 q,v LoRAs
+# and a 20-token soft prompt (PEFT), the 256-token input (a DialogSum dialogue) and the
+# CTranslate2 fp32/int8 conversions; then runs every system in its own process, one after the
+# other, and writes bench-out/results.md (the table) and bench-out/results.json (raw numbers).
+# Nothing here is committed: no weights leave bench-out/.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+here="$root/scripts/bench"
+repeat=3
+max_wait="${BENCH_MAX_WAIT:-60}"   # per run: seconds to wait for other processes to go quiet
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) repeat=1; max_wait="${BENCH_MAX_WAIT:-20}" ;;
+    --repeat) repeat="$2"; shift ;;
+    --repeat=*) repeat="${1#--repeat=}" ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    *) echo "run.sh: unknown argument '$1' (use --quick or --repeat N)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+out="${BENCH_OUT:-$root/bench-out}"
+config="${BENCH_CONFIG:-$root/../shared/models/flan-t5-base/config.json}"
+data="${BENCH_DATA:-$root/../shared/data/dialogsum/dialogsum.dev.jsonl}"
+ct2_version=4.8.5
+say() { echo "[bench $(date +%H:%M:%S)] $*" >&2; }
+
+for f in "$config" "$data"; do
+  if [ ! -f "$f" ]; then
+    echo "run.sh: $f is missing (../shared beside the clone; or set BENCH_CONFIG / BENCH_DATA)" >&2
+    exit 1
+  fi
+done
+mkdir -p "$out"
+
+# 1. The adapter-serve binary.
+if [ -n "${ADAPTER_SERVE_BIN:-}" ]; then
+  bin="$ADAPTER_SERVE_BIN"
+else
+  say "swift build -c release"
+  if ! (cd "$root" && swift build -c release >"$out/build.log" 2>&1); then
+    tail -20 "$out/build.log" >&2
+    echo "run.sh: 'swift build -c release' failed (log: $out/build.log); set ADAPTER_SERVE_BIN=/path/to/adapter-serve to benchmark another build" >&2
+    exit 1
+  fi
+  bin="$root/.build/release/adapter-serve"
+fi
+[ -x "$bin" ] || { echo "run.sh: $bin is not an executable" >&2; exit 1; }
+bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
+
+# 2. The reference venv, plus CTranslate2.
+say "reference venv (scripts/reference/setup-venv.sh)"
+bash "$root/scripts/reference/setup-venv.sh" >&2
+py="$root/.venv-ref/bin/python"
+if ! "$py" -c "import ctranslate2, sys; sys.exit(ctranslate2.__version__ != '$ct2_version')" 2>/dev/null; then
+  say "pip install ctranslate2==$ct2_version into .venv-ref"
+  "$root/.venv-ref/bin/pip" install --quiet "ctranslate2==$ct2_version"
+fi
+
+# 3. Checkpoint, adapters, input, conversions (each made once, into a temporary name, then moved).
+model="$out/flan-random"
+if [ ! -f "$model/model.safetensors" ]; then
+  say "random full-size checkpoint -> $model"
+  rm -rf "$model" "$model.tmp" "$out/adapters" "$out/ct2-fp32" "$out/ct2-int8" "$out/input_ids.json"
+  "$bin" make-random-model --config "$config" --out "$model.tmp" >&2
+  mv "$model.tmp" "$model"
+fi
+if [ ! -f "$out/adapters/DONE" ]; then
+  say "PEFT adapters (8 LoRAs r=32 q,v, 1 soft prompt of 20 tokens) -> $out/adapters"
+  rm -rf "$out/adapters" "$out/adapters.tmp"
+  "$py" "$here/make_bench_adapters.py" --model "$model" --out "$out/adapters.tmp" 2> >(grep -v -e "Loading weights" -e "tied weights" -e "warnings.warn" >&2)
+  mv "$out/adapters.tmp" "$out/adapters"
+fi
+if [ ! -f "$out/input_ids.json" ]; then
+  "$py" "$here/bench_reference.py" input-ids --model "$model" --data "$data" --tokens 256 --out "$out/input_ids.json.tmp"
+  mv "$out/input_ids.json.tmp" "$out/input_ids.json"
+fi
+for q in float32:fp32 int8:int8; do
+  quant=${q%%:*}; dir="$out/ct2-${q##*:}"
+  if [ ! -f "$dir/model.bin" ]; then
+    say "CTranslate2 conversion ($quant) -> $dir"
+    rm -rf "$dir" "$dir.tmp"
+    # convert_ct2.py = ct2-transformers-converter with FLAN's untied output scale fixed (see the file).
+    "$py" "$here/convert_ct2.py" --model "$model" --output_dir "$dir.tmp" --quantization "$quant" --force \
+      2> >(grep -v -e "Loading weights" -e "tied weights" -e "torch_dtype" >&2)
+    mv "$dir.tmp" "$dir"
+  fi
+done
+
+# 4. Every measurement, sequentially, then the report.
+say "measuring (repeat $repeat) with $bin"
+"$py" "$here/run_all.py" --bin "$bin" --model "$model" --adapters "$out/adapters" \
+  --ct2-fp32 "$out/ct2-fp32" --ct2-int8 "$out/ct2-int8" --ids "$out/input_ids.json" \
+  --out "$out" --repeat "$repeat" --max-wait "$max_wait"
