@@ -3,22 +3,31 @@
 /// dominates at these sizes.
 public enum AttentionKernels {
     /// q (heads * dKV); keys/values (tk, heads * dKV); bias (heads, tk) or nil; ctx (heads * dKV).
+    /// Only heads in `headRange` are computed, so callers can split one query across cores.
+    /// Keys and values are walked row by row (all heads of the range at once): a cached row is
+    /// one contiguous stretch of memory, where per-head walks would stride through it.
     @inlinable
     public static func singleQuery(q: UnsafePointer<Float>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
                                    tk: Int, heads: Int, dKV: Int, bias: UnsafePointer<Float>?,
-                                   ctx: UnsafeMutablePointer<Float>) {
+                                   ctx: UnsafeMutablePointer<Float>, headRange: Range<Int>? = nil) {
         let inner = heads * dKV
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: tk) { scores in
-            let s = scores.baseAddress!
-            for h in 0..<heads {
-                let qh = q + h * dKV
-                for j in 0..<tk {
-                    s[j] = dot(qh, keys + j * inner + h * dKV, dKV) + (bias?[h * tk + j] ?? 0)
-                }
-                Kernels.softmaxVector(s, count: tk)
-                let out = ctx + h * dKV
-                out.update(repeating: 0, count: dKV)
-                for j in 0..<tk { axpy(s[j], values + j * inner + h * dKV, out, dKV) }
+        let hs = headRange ?? 0..<heads
+        let lo = hs.lowerBound * dKV, width = hs.count * dKV
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: hs.count * tk) { scores in
+            let s = scores.baseAddress!   // (hs.count, tk)
+            for j in 0..<tk {
+                let key = keys + j * inner
+                for (g, h) in hs.enumerated() { s[g * tk + j] = dot(q + h * dKV, key + h * dKV, dKV) }
+            }
+            for (g, h) in hs.enumerated() {
+                if let bias { Kernels.add(bias + h * tk, into: s + g * tk, count: tk) }
+                Kernels.softmaxVector(s + g * tk, count: tk)
+            }
+            let out = ctx + lo
+            out.update(repeating: 0, count: width)
+            for j in 0..<tk {
+                let value = values + j * inner + lo
+                for g in 0..<hs.count { axpy(s[g * tk + j], value + g * dKV, out + g * dKV, dKV) }
             }
         }
     }

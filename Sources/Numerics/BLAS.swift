@@ -25,10 +25,24 @@ public enum BLAS {
             if beta == 0 { for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) } }
             return
         }
+        // Big products: our workers each run single-threaded OpenBLAS on a slice of B's columns,
+        // so no OpenBLAS thread is left spinning (sched_yield) on a core the decoder needs.
+        if splitAcrossWorkers && WorkerPool.workers > 1 && n >= 128 && m * n * k >= 1 << 22 {
+            WorkerPool.parallelFor(n, grain: 16, minimumPerWorker: 64) { cols in
+                let bSlice = transposeB ? b + cols.lowerBound * ldb : b + cols.lowerBound
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+                            Int32(m), Int32(cols.count), Int32(k), alpha, a, Int32(lda), bSlice, Int32(ldb),
+                            beta, c + cols.lowerBound, Int32(ldc))
+            }
+            return
+        }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb),
                     beta, c, Int32(ldc))
     }
+
+    /// Whether big products are split over `WorkerPool` (OpenBLAS then runs one thread per call).
+    nonisolated(unsafe) public static var splitAcrossWorkers = true
 
     /// y (n) = W (n, k) · x (k) + beta * y: one row through a Linear layer.
     @inlinable

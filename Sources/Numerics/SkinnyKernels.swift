@@ -22,13 +22,17 @@ public enum SkinnyKernels {
             var j = range.lowerBound
             while j + 4 <= range.upperBound {
                 let rows = w + j * perRow
-                for r in 0..<m {
-                    let s = dot4(L.self, x + r * k, rows, rowStride, blockStride, k)
-                    let scale = rowScale.map { SIMD4<Float>($0[j], $0[j + 1], $0[j + 2], $0[j + 3]) } ?? SIMD4(repeating: 1)
-                    let v = s * scale
-                    let out = y + r * ldy + j
-                    out[0] = v[0]; out[1] = v[1]; out[2] = v[2]; out[3] = v[3]
+                let scale = rowScale.map { SIMD4<Float>($0[j], $0[j + 1], $0[j + 2], $0[j + 3]) } ?? SIMD4(repeating: 1)
+                // Two activation rows per pass: each widened weight vector feeds both, halving
+                // the widening work and the weight loads per multiply-add.
+                var r = 0
+                while r + 2 <= m {
+                    let (s0, s1) = dot4x2(L.self, x + r * k, x + (r + 1) * k, rows, rowStride, blockStride, k)
+                    store4(s0 * scale, y + r * ldy + j)
+                    store4(s1 * scale, y + (r + 1) * ldy + j)
+                    r += 2
                 }
+                if r < m { store4(dot4(L.self, x + r * k, rows, rowStride, blockStride, k) * scale, y + r * ldy + j) }
                 j += 4
             }
             while j < range.upperBound {
@@ -36,6 +40,35 @@ public enum SkinnyKernels {
                 j += 1
             }
         }
+    }
+
+    @inlinable @inline(__always)
+    static func store4(_ v: SIMD4<Float>, _ out: UnsafeMutablePointer<Float>) {
+        out[0] = v[0]; out[1] = v[1]; out[2] = v[2]; out[3] = v[3]
+    }
+
+    /// The dot products of 4 weight rows with 2 activation rows; each sum is accumulated in the
+    /// same order as `dot4`, so results do not depend on how rows are paired.
+    @inlinable @inline(__always)
+    static func dot4x2<L: PackedLayout>(_: L.Type, _ x0: UnsafePointer<Float>, _ x1: UnsafePointer<Float>,
+                                        _ w: UnsafePointer<UInt32>, _ rowStride: Int, _ blockStride: Int,
+                                        _ k: Int) -> (SIMD4<Float>, SIMD4<Float>) {
+        var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+        var b0 = SIMD8<Float>(), b1 = SIMD8<Float>(), b2 = SIMD8<Float>(), b3 = SIMD8<Float>()
+        var i = 0, word = 0
+        while i < k {
+            let b = w + word
+            for p in 0..<L.parts {
+                let w0 = L.widen(b, p), w1 = L.widen(b + rowStride, p)
+                let w2 = L.widen(b + 2 * rowStride, p), w3 = L.widen(b + 3 * rowStride, p)
+                let u = L.loadX(x0, i + 8 * p), v = L.loadX(x1, i + 8 * p)
+                a0.addProduct(w0, u); a1.addProduct(w1, u); a2.addProduct(w2, u); a3.addProduct(w3, u)
+                b0.addProduct(w0, v); b1.addProduct(w1, v); b2.addProduct(w2, v); b3.addProduct(w3, v)
+            }
+            i += L.block
+            word += blockStride
+        }
+        return (SIMD4(a0.sum(), a1.sum(), a2.sum(), a3.sum()), SIMD4(b0.sum(), b1.sum(), b2.sum(), b3.sum()))
     }
 
     @inlinable @inline(__always)
@@ -74,6 +107,10 @@ public protocol PackedLayout {
     /// Weights per block; rows are a whole number of blocks.
     static var block: Int { get }
     static var wordsPerBlock: Int { get }
+    /// Vectors of 8 per block (block / 8).
+    static var parts: Int { get }
+    /// Part p (weights 8p..<8p+8) of the block at w, as F32.
+    static func widen(_ w: UnsafePointer<UInt32>, _ p: Int) -> SIMD8<Float>
     /// acc += W_block · x[0..<block]
     static func accumulate(_ w: UnsafePointer<UInt32>, _ x: UnsafePointer<Float>, _ acc: inout SIMD8<Float>)
     /// Packs one row of `k` weights (k a multiple of `block`).
@@ -97,7 +134,11 @@ extension PackedLayout {
 
 /// F32 bits, 8 per block.
 public enum F32Layout: PackedLayout {
-    public static let block = 8, wordsPerBlock = 8
+    public static let block = 8, wordsPerBlock = 8, parts = 1
+    @inlinable @inline(__always)
+    public static func widen(_ w: UnsafePointer<UInt32>, _ p: Int) -> SIMD8<Float> {
+        unsafeBitCast(loadWords(w), to: SIMD8<Float>.self)
+    }
     @inlinable @inline(__always)
     public static func accumulate(_ w: UnsafePointer<UInt32>, _ x: UnsafePointer<Float>, _ acc: inout SIMD8<Float>) {
         acc.addProduct(unsafeBitCast(loadWords(w), to: SIMD8<Float>.self), loadX(x, 0))
@@ -113,7 +154,12 @@ public enum F32Layout: PackedLayout {
 /// BF16, 16 per block: word t holds weight t in its low half and weight 8+t in its high half,
 /// so `word << 16` and `word & 0xFFFF0000` are the two F32 vectors of the block.
 public enum BF16Layout: PackedLayout {
-    public static let block = 16, wordsPerBlock = 8
+    public static let block = 16, wordsPerBlock = 8, parts = 2
+    @inlinable @inline(__always)
+    public static func widen(_ w: UnsafePointer<UInt32>, _ p: Int) -> SIMD8<Float> {
+        let v = loadWords(w)
+        return unsafeBitCast(p == 0 ? v &<< 16 : v & 0xFFFF_0000, to: SIMD8<Float>.self)
+    }
     @inlinable @inline(__always)
     public static func accumulate(_ w: UnsafePointer<UInt32>, _ x: UnsafePointer<Float>, _ acc: inout SIMD8<Float>) {
         let v = loadWords(w)
@@ -147,6 +193,19 @@ public enum Int8Layout: PackedLayout {
     @inlinable @inline(__always)
     static func toFloat(_ v: SIMD8<Int32>) -> SIMD8<Float> {
         unsafeBitCast(v &+ 0x4B40_0000, to: SIMD8<Float>.self) - 12_582_912
+    }
+    public static let parts = 4
+    @inlinable @inline(__always)
+    public static func widen(_ w: UnsafePointer<UInt32>, _ p: Int) -> SIMD8<Float> {
+        let v = unsafeBitCast(loadWords(w), to: SIMD8<Int32>.self)
+        let lanes: SIMD8<Int32>
+        switch p {
+        case 0: lanes = (v &<< 24) &>> 24
+        case 1: lanes = (v &<< 16) &>> 24
+        case 2: lanes = (v &<< 8) &>> 24
+        default: lanes = v &>> 24
+        }
+        return toFloat(lanes)
     }
     @inlinable @inline(__always)
     public static func accumulate(_ w: UnsafePointer<UInt32>, _ x: UnsafePointer<Float>, _ acc: inout SIMD8<Float>) {

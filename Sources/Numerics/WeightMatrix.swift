@@ -132,26 +132,53 @@ public final class WeightMatrix: @unchecked Sendable {
 
     /// Rows of W as F32 (scales applied) into `out` ((range.count, columns)).
     public func dequantize(rows range: Range<Int>, into out: UnsafeMutablePointer<Float>) {
-        let k = columns, perRow = Self.wordsPerRow(format, k)
-        var rowWords = [UInt32](repeating: 0, count: perRow)
+        switch format {
+        case .fp32: widen(F32Layout.self, rows: range, into: out)
+        case .bf16: widen(BF16Layout.self, rows: range, into: out)
+        case .int8: widen(Int8Layout.self, rows: range, into: out)
+        }
+    }
+
+    /// Vector widening, block by block, for the prefill path (a scalar unpack of every word
+    /// costs as much as the product itself).
+    private func widen<L: PackedLayout>(_: L.Type, rows range: Range<Int>, into out: UnsafeMutablePointer<Float>) {
+        let k = columns, perRow = L.wordsPerRow(k)
+        let rowStride = paneled ? L.wordsPerBlock : perRow
+        let blockStride = paneled ? 4 * L.wordsPerBlock : L.wordsPerBlock
         words.withUnsafeBufferPointer { w in
-            for (i, r) in range.enumerated() {
-                for word in 0..<perRow { rowWords[word] = w[Self.wordIndex(row: r, word: word, perRow: perRow, format: format, paneled: paneled)] }
-                let dst = out + i * k
-                rowWords.withUnsafeBufferPointer { src in unpackRow(src.baseAddress!, r, dst) }
+            scales.withUnsafeBufferPointer { s in
+                for (i, r) in range.enumerated() {
+                    let start = paneled ? (r / 4) * 4 * perRow + (r % 4) * rowStride : r * perRow
+                    let src = w.baseAddress! + start, dst = out + i * k
+                    let scale = SIMD8<Float>(repeating: format == .int8 ? s[r] : 1)
+                    var c = 0, word = 0
+                    while c < k {
+                        for p in 0..<L.parts {
+                            UnsafeMutableRawPointer(dst + c + 8 * p).storeBytes(of: L.widen(src + word, p) * scale, as: SIMD8<Float>.self)
+                        }
+                        c += L.block
+                        word += blockStride
+                    }
+                }
             }
         }
     }
 
-    private func unpackRow(_ src: UnsafePointer<UInt32>, _ r: Int, _ dst: UnsafeMutablePointer<Float>) {
-        let k = columns
-        switch format {
-        case .fp32: F32Layout.unpack(src, k, into: dst)
-        case .bf16: BF16Layout.unpack(src, k, into: dst)
-        case .int8:
-            Int8Layout.unpack(src, k, into: dst)
-            let s = scales[r]
-            for c in 0..<k { dst[c] *= s }
+    /// Row r as F32, gathered word by word and unpacked by the scalar code: the plain
+    /// reference the vector paths are tested against.
+    public func referenceRow(_ r: Int) -> [Float] {
+        let k = columns, perRow = Self.wordsPerRow(format, k)
+        let src = (0..<perRow).map { words[Self.wordIndex(row: r, word: $0, perRow: perRow, format: format, paneled: paneled)] }
+        var row = [Float](repeating: 0, count: k)
+        src.withUnsafeBufferPointer { sp in
+            row.withUnsafeMutableBufferPointer { dst in
+                switch format {
+                case .fp32: F32Layout.unpack(sp.baseAddress!, k, into: dst.baseAddress!)
+                case .bf16: BF16Layout.unpack(sp.baseAddress!, k, into: dst.baseAddress!)
+                case .int8: Int8Layout.unpack(sp.baseAddress!, k, into: dst.baseAddress!)
+                }
+            }
         }
+        return format == .int8 ? row.map { $0 * scales[r] } : row
     }
 }

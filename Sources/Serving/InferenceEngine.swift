@@ -75,7 +75,8 @@ public final class InferenceEngine: @unchecked Sendable {
         self.model = model
         self.maxBatch = max(1, maxBatch)
         self.maxQueue = max(1, maxQueue)
-        BLAS.setThreads(blasThreads ?? ProcessInfo.processInfo.activeProcessorCount)
+        WorkerPool.workers = max(1, blasThreads ?? ProcessInfo.processInfo.activeProcessorCount)
+        BLAS.setThreads(1)
     }
 
     public func start() {

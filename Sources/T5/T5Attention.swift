@@ -24,6 +24,27 @@ public struct T5Attention: Sendable {
         dKV = c.dKV
     }
 
+    /// A decoder step: query row i of q (rows, inner) attends to its own cache, which
+    /// `cache(i, body)` hands to body as (keys (tk, inner), values (tk, inner), tk, bias (heads, tk)
+    /// or nil); ctx (rows, inner). Rows, and for an odd count halves of the heads, are spread
+    /// over the cores.
+    func attendEachRow(q: UnsafePointer<Float>, rows n: Int, ctx: UnsafeMutablePointer<Float>,
+                       cache: (Int, (UnsafePointer<Float>, UnsafePointer<Float>, Int, UnsafePointer<Float>?) -> Void) -> Void) {
+        let groups = n % WorkerPool.workers == 0 ? 1 : min(heads, WorkerPool.workers)
+        let perGroup = (heads + groups - 1) / groups
+        let inner = inner, heads = heads, dKV = dKV
+        WorkerPool.parallelFor(n * groups, grain: 1, minimumPerWorker: 1) { units in
+            for u in units {
+                let i = u / groups, g = u % groups
+                let range = (g * perGroup)..<min(heads, (g + 1) * perGroup)
+                cache(i) { keys, values, tk, bias in
+                    AttentionKernels.singleQuery(q: q + i * inner, keys: keys, values: values, tk: tk, heads: heads,
+                                                 dKV: dKV, bias: bias, ctx: ctx + i * inner, headRange: range)
+                }
+            }
+        }
+    }
+
     /// One sequence, all heads: ctx (tq, inner) = softmax(q k^T + bias) v.
     /// q rows have stride `inner`; keys/values are (tk, inner); bias is (heads, tq, tk) or nil.
     func attend(q: UnsafePointer<Float>, tq: Int, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,

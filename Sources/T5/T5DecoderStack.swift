@@ -46,13 +46,11 @@ public struct T5DecoderStack: Sendable {
                 states[i].selfValues[l].append(contentsOf: v[(i * inner)..<((i + 1) * inner)])
             }
             q.withUnsafeBufferPointer { qp in ctx.withUnsafeMutableBufferPointer { cp in
-                for i in 0..<n {
+                attn.attendEachRow(q: qp.baseAddress!, rows: n, ctx: cp.baseAddress!) { i, body in
                     states[i].selfKeys[l].withUnsafeBufferPointer { kp in
                         states[i].selfValues[l].withUnsafeBufferPointer { vp in
                             biases[i].withUnsafeBufferPointer { bp in
-                                attn.attend(q: qp.baseAddress! + i * inner, tq: 1, keys: kp.baseAddress!,
-                                            values: vp.baseAddress!, tk: states[i].length + 1,
-                                            bias: bp.baseAddress, ctx: cp.baseAddress! + i * inner)
+                                body(kp.baseAddress!, vp.baseAddress!, states[i].length + 1, bp.baseAddress)
                             }
                         }
                     }
@@ -69,13 +67,11 @@ public struct T5DecoderStack: Sendable {
                 q.withUnsafeMutableBufferPointer { cross.q.forward(nb.baseAddress!, rows: n, into: $0.baseAddress!, segments: segments) }
             }
             q.withUnsafeBufferPointer { qp in ctx.withUnsafeMutableBufferPointer { cp in
-                for i in 0..<n {
+                cross.attendEachRow(q: qp.baseAddress!, rows: n, ctx: cp.baseAddress!) { i, body in
                     let enc = states[i].encoded
                     enc.crossKeys[l].withUnsafeBufferPointer { kp in
                         enc.crossValues[l].withUnsafeBufferPointer { vp in
-                            cross.attend(q: qp.baseAddress! + i * inner, tq: 1, keys: kp.baseAddress!,
-                                         values: vp.baseAddress!, tk: enc.length, bias: nil,
-                                         ctx: cp.baseAddress! + i * inner)
+                            body(kp.baseAddress!, vp.baseAddress!, enc.length, nil)
                         }
                     }
                 }

@@ -5,7 +5,8 @@ import Testing
 /// Every storage format and both product paths (streaming kernel for few rows, OpenBLAS for
 /// many) against the plain reference product.
 @Suite struct WeightMatrixTests {
-    static let shapes: [(m: Int, n: Int, k: Int)] = [(1, 37, 64), (3, 128, 96), (16, 64, 32), (17, 40, 64), (5, 9, 24)]
+    static let shapes: [(m: Int, n: Int, k: Int)] = [(1, 37, 64), (3, 128, 96), (16, 64, 32), (17, 40, 64), (5, 9, 24),
+                                                            (8, 36, 128), (2, 6, 32)]
 
     @Test("fp32 products equal the reference", arguments: shapes.indices)
     func fp32MatchesReference(_ i: Int) {
@@ -30,6 +31,18 @@ import Testing
         x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { matrix.multiply(xp.baseAddress!, m: m, into: $0.baseAddress!) } }
         let reference = matrix.format == .bf16 ? expected : ReferenceMath.matmulTransposed(x, m: m, k: k, w, n: n)
         #expect(ReferenceMath.maxAbsDifference(y, reference) < 1e-4)
+    }
+
+    @Test("vector dequantisation equals the scalar unpack, any row range", arguments: WeightFormat.allCases)
+    func dequantizeMatchesReference(_ format: WeightFormat) {
+        for (n, k) in [(40, 64), (6, 32), (12, 96)] {
+            let matrix = WeightMatrix(values: ReferenceMath.random(n * k, seed: 9), rows: n, columns: k, format: format)
+            for range in [0..<n, 1..<(n - 1), 3..<5] {
+                var fast = [Float](repeating: .nan, count: range.count * k)
+                fast.withUnsafeMutableBufferPointer { matrix.dequantize(rows: range, into: $0.baseAddress!) }
+                #expect(fast == range.flatMap { matrix.referenceRow($0) }, "\(format) \(n)x\(k) rows \(range)")
+            }
+        }
     }
 
     @Test("int8 storage is within its quantisation error", arguments: shapes.indices)
@@ -75,6 +88,13 @@ import Testing
             for c in 0..<dKV { expected[h * dKV + c] = Float((0..<tk).reduce(0.0) { $0 + s[$1] / z * Double(values[$1 * inner + h * dKV + c]) }) }
         }
         #expect(ReferenceMath.maxAbsDifference(fast, expected) < 1e-5)
+        // Split across head ranges (as the decoder splits one query across cores): the same bits.
+        var split = [Float](repeating: .nan, count: inner)
+        for range in [0..<1, 1..<3] {
+            AttentionKernels.singleQuery(q: q, keys: keys, values: values, tk: tk, heads: heads, dKV: dKV, bias: bias,
+                                         ctx: &split, headRange: range)
+        }
+        #expect(split == fast)
     }
 
     @Test func rmsNormMatchesFormula() {
