@@ -77,6 +77,7 @@ public final class InferenceEngine: @unchecked Sendable {
         self.maxQueue = max(1, maxQueue)
         WorkerPool.workers = max(1, blasThreads ?? ProcessInfo.processInfo.activeProcessorCount)
         BLAS.setThreads(1)
+        Allocation.keepFreedBuffers()
     }
 
     public func start() {
