@@ -70,8 +70,17 @@ public enum Kernels {
         }
     }
 
+    /// Elementwise, so a prefill's (tokens, d_ff) activation is split over the cores; the
+    /// result does not depend on the split.
     @inlinable
     public static func activate(_ x: UnsafeMutablePointer<Float>, count: Int, _ act: Activation) {
+        WorkerPool.parallelFor(count, grain: 64, minimumPerWorker: 1 << 15) { range in
+            activateSerial(x + range.lowerBound, count: range.count, act)
+        }
+    }
+
+    @inlinable
+    static func activateSerial(_ x: UnsafeMutablePointer<Float>, count: Int, _ act: Activation) {
         switch act {
         case .relu: for i in 0..<count { x[i] = max(x[i], 0) }
         case .geluTanh: geluTanhInPlace(x, count: count)

@@ -18,7 +18,10 @@ public enum SkinnyKernels {
         // Words between the same block of neighbouring rows, and between a row's blocks.
         let rowStride = paneled ? L.wordsPerBlock : perRow
         let blockStride = paneled ? 4 * L.wordsPerBlock : L.wordsPerBlock
-        WorkerPool.parallelFor(n, grain: 4, minimumPerWorker: 32) { range in
+        // Products too small to repay waking a worker (a LoRA factor for one row is ~25k
+        // multiply-adds) run on the calling thread.
+        let minimumRows = max(32, (1 << 16) / max(1, m * k))
+        WorkerPool.parallelFor(n, grain: 4, minimumPerWorker: minimumRows) { range in
             var j = range.lowerBound
             while j + 4 <= range.upperBound {
                 let rows = w + j * perRow

@@ -25,10 +25,12 @@ extension T5ForConditionalGeneration {
             return ka != kb ? ka < kb : a < b
         }
         for t in order {
-            let pending = tasks[t].pending
+            var pending = tasks[t].takePending()
             guard !pending.isEmpty else { continue }
             owners.append((t, pending.count))
-            for p in pending { states.append(p.state); tokens.append(p.token) }
+            for p in pending { tokens.append(p.token) }
+            states.append(contentsOf: pending.map(\.state))
+            pending.removeAll()
         }
         guard !states.isEmpty else { return }
         var logits = decodeStep(&states, tokens: tokens)

@@ -27,6 +27,12 @@ public struct DecoderState: Sendable {
     /// Decoder tokens already fed (the position of the next one).
     public internal(set) var length: Int = 0
 
+    /// Drops this copy's references to the caches (see `GenerationTask.takePending`).
+    mutating func releaseCaches() {
+        selfKeys = []
+        selfValues = []
+    }
+
     public init(encoded: EncodedSequence, layers: Int, reserve: Int = 0, inner: Int = 0) {
         self.encoded = encoded
         var empty = [Float]()

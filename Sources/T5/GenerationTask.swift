@@ -54,6 +54,20 @@ public final class GenerationTask: @unchecked Sendable {
         isFinished ? [] : beams.map { ($0.state, $0.tokens.last!) }
     }
 
+    /// `pending`, handing the states over: the task keeps no reference to their caches until
+    /// `advance` returns them, so the step appends to each cache in place instead of copying
+    /// it (copy-on-write) for every layer of every step.
+    public func takePending() -> [(state: DecoderState, token: Int32)] {
+        guard !isFinished else { return [] }
+        var taken: [(state: DecoderState, token: Int32)] = []
+        taken.reserveCapacity(beams.count)
+        for i in beams.indices {
+            taken.append((beams[i].state, beams[i].tokens.last!))
+            beams[i].state.releaseCaches()
+        }
+        return taken
+    }
+
     /// Takes back the advanced states (same order as `pending`) and their logits (n, vocab).
     public func advance(states: [DecoderState], logits: UnsafeMutablePointer<Float>, vocab: Int) {
         precondition(states.count == beams.count)

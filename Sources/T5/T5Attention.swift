@@ -62,7 +62,9 @@ public struct T5Attention: Sendable {
                 BLAS.gemm(m: tq, n: tk, k: dKV, a: q + off, lda: inner, b: keys + off, ldb: inner,
                           transposeB: true, c: s, ldc: tk)
                 if let bias { Kernels.add(bias + h * tq * tk, into: s, count: tq * tk) }
-                for i in 0..<tq { Kernels.softmaxVector(s + i * tk, count: tk) }
+                WorkerPool.parallelFor(tq, grain: 1, minimumPerWorker: max(1, 8192 / max(tk, 1))) { rows in
+                    for i in rows { Kernels.softmaxVector(s + i * tk, count: tk) }
+                }
                 BLAS.gemm(m: tq, n: dKV, k: tk, a: s, lda: tk, b: values + off, ldb: inner,
                           transposeB: false, c: ctx + off, ldc: inner)
             }

@@ -97,6 +97,15 @@ import Testing
         #expect(split == fast)
     }
 
+    @Test func laneMinMaxMatchScalar() {
+        let a = SIMD8<Float>(-1, 0, 3.5, -.infinity, .infinity, -0.0, 2, 1e30)
+        let b = SIMD8<Float>(1, -2, 3.5, 7, -.infinity, 0.5, -2, -1e30)
+        for i in 0..<8 {
+            #expect(SIMDMath.max(a, b)[i] == Swift.max(a[i], b[i]))
+            #expect(SIMDMath.min(a, b)[i] == Swift.min(a[i], b[i]))
+        }
+    }
+
     @Test func rmsNormMatchesFormula() {
         let x: [Float] = [1, -2, 3, -4], w: [Float] = [1, 0.5, 2, 1]
         var y = [Float](repeating: 0, count: 4)
