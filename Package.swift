@@ -2,7 +2,7 @@
 // AdapterServe: one frozen FLAN-T5 on CPU serving many PEFT adapters over HTTP.
 //
 // Layers, dependencies pointing one way:
-//   C shims (CBLAS, CMicroHTTPD, CZlib) -> Numerics -> Tokenization, T5 -> Adapters -> Serving
+//   C shims (CBLAS, CMicroHTTPD, CZlib, CCrypto) -> Numerics -> Tokenization, T5 -> Adapters -> Serving
 //   -> HTTPCore, API -> adapter-serve (CLI). Rouge stands alone (used by Serving and the CLI).
 import PackageDescription
 
@@ -32,11 +32,13 @@ let package = Package(
                 linkerSettings: [.linkedLibrary("microhttpd")]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
                        providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CCrypto", path: "Sources/CCrypto", pkgConfig: "libcrypto",
+                       providers: [.apt(["libssl-dev"])]),
 
         .target(name: "Numerics", dependencies: ["CBLAS"], swiftSettings: hotCode),
         .target(name: "Tokenization"),
         .target(name: "T5", dependencies: ["Numerics"], swiftSettings: hotCode),
-        .target(name: "Adapters", dependencies: ["T5", "Numerics"], swiftSettings: hotCode),
+        .target(name: "Adapters", dependencies: ["T5", "Numerics", "CCrypto"], swiftSettings: hotCode),
         .target(name: "Rouge"),
         .target(name: "Serving", dependencies: [
             "Adapters", "T5", "Tokenization", "Numerics", "Rouge",

@@ -53,9 +53,7 @@ public struct PEFTAdapter: Sendable {
 
     static func load(configData: Data, tensors: SafeTensors, base: T5ForConditionalGeneration) throws(AdapterError) -> PEFTAdapter {
         let config = try PEFTConfig.parse(configData)
-        var hasher = SHA256()
-        hasher.update(tensors.fileBytes)
-        let sha = hasher.finalize()
+        let sha = SHA256.digest(tensors.fileBytes)
         switch config {
         case .lora(let lora): return try loadLoRA(lora, config: config, tensors: tensors, base: base, sha: sha)
         case .promptTuning(let prompt): return try loadPrompt(prompt, config: config, tensors: tensors, base: base, sha: sha)

@@ -1,6 +1,25 @@
-/// SHA-256 (FIPS 180-4), so every response can name the exact adapter bytes that served it
-/// without pulling a crypto package into the build.
+import CCrypto
+
+/// SHA-256 (FIPS 180-4), so every response can name the exact adapter bytes that served it.
+/// `digest` hashes a whole file with OpenSSL (the SHA instructions make an upload's hash ~10 ms
+/// instead of ~60); this portable implementation is the reference it is tested against.
 public struct SHA256: Sendable {
+    /// Lowercase hex SHA-256 of `bytes`.
+    public static func digest(_ bytes: UnsafeRawBufferPointer) -> String {
+        var md = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
+        var length: UInt32 = 0
+        let ok = md.withUnsafeMutableBufferPointer { out in
+            EVP_Digest(bytes.baseAddress, bytes.count, out.baseAddress, &length, EVP_sha256(), nil)
+        }
+        guard ok == 1, length == 32 else {
+            var portable = SHA256(); portable.update(bytes); return portable.finalize()
+        }
+        return md.prefix(32).map { byte in
+            let hex = String(byte, radix: 16)
+            return byte < 16 ? "0" + hex : hex
+        }.joined()
+    }
+
     private var h: [UInt32] = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]
     private var buffer: [UInt8] = []
     private var length: UInt64 = 0

@@ -168,6 +168,7 @@ public final class AdapterServeService: @unchecked Sendable {
     /// available, all on the engine thread so requests see either the old or the new version.
     public func putAdapter(name: String, configData: Data, weightsData: Data, replace: Bool) throws(ServiceError) -> AdapterRecord {
         try AdapterStore.validateName(name)
+        let started = Date()
         let adapter: PEFTAdapter
         do { adapter = try PEFTAdapter.load(configData: configData, weightsData: weightsData, base: model) } catch {
             throw .unprocessable(error.code, error.message)
@@ -182,14 +183,20 @@ public final class AdapterServeService: @unchecked Sendable {
                     throw .conflict("adapter_exists", "adapter '\(name)' already exists; PUT with ?replace=true to replace it")
                 }
             }
+            let validated = Date()
             try store.store(name: name, files: [PEFTAdapter.configFile: configData, PEFTAdapter.weightsFile: weightsData], metadata: metaData)
+            let stored = Date()
             do throws(AdapterError) {
                 try registry.register(name, adapter: adapter, source: store.directory(for: name))
             } catch {
                 throw ServiceError(507, error.code, error.message)
             }
             lock.lock(); createdAt[name] = created; lock.unlock()
-            logger.info("stored adapter", metadata: ["adapter": "\(name)", "sha256": "\(adapter.info.sha256)", "replace": "\(replace)"])
+            logger.info("stored adapter", metadata: [
+                "adapter": "\(name)", "sha256": "\(adapter.info.sha256)", "replace": "\(replace)",
+                "validate_ms": "\(Int(validated.timeIntervalSince(started) * 1000))",
+                "store_ms": "\(Int(stored.timeIntervalSince(validated) * 1000))",
+            ])
             return try record(name)
         }
     }

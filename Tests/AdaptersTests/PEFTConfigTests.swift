@@ -91,4 +91,15 @@ import Testing
         for _ in 0..<1000 { chunk.withUnsafeBytes { million.update($0) } }
         #expect(million.finalize() == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
     }
+
+    @Test func opensslDigestEqualsPortableImplementation() {
+        var state: UInt64 = 42
+        for count in [0, 1, 55, 56, 63, 64, 65, 1000, 100_003] {
+            let bytes = (0..<count).map { _ -> UInt8 in
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                return UInt8(truncatingIfNeeded: state >> 33)
+            }
+            #expect(bytes.withUnsafeBytes { SHA256.digest($0) } == SHA256.hex(bytes), "\(count) bytes")
+        }
+    }
 }

@@ -14,6 +14,7 @@ import argparse
 import http.client
 import json
 import os
+import re
 import select
 import signal
 import statistics
@@ -97,7 +98,7 @@ def main():
                 t0 = time.perf_counter()
                 warm = summarize(port, "warm")
                 warm_ms = (time.perf_counter() - t0) * 1000
-                put_ms, first_ms, total_ms, generation_ms = [], [], [], []
+                put_ms, first_ms, total_ms, generation_ms, second_generation_ms = [], [], [], [], []
                 for i in range(args.repeat):
                     body, ctype = bodies[(i + 1) % len(bodies)]
                     name = f"fresh-{i}"
@@ -111,6 +112,7 @@ def main():
                     first_ms.append((t2 - t1) * 1000)
                     total_ms.append((t2 - t0) * 1000)
                     generation_ms.append(out["timing_ms"]["generation"])
+                    second_generation_ms.append(summarize(port, name)["timing_ms"]["generation"])
             finally:
                 proc.send_signal(signal.SIGTERM)
                 try:
@@ -118,7 +120,20 @@ def main():
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
+            log.flush()
+            # The server logs how long each PUT spent validating (parse, checks, SHA-256) and
+            # storing (write, fsync, rename).
+            phases = {"validate_ms": [], "store_ms": []}
+            for line in (Path(tmp) / "serve.log").read_text().splitlines():
+                if "stored adapter" in line and "fresh-" in line:
+                    for key in phases:
+                        m = re.search(key + r"=(\d+)", line)
+                        if m:
+                            phases[key].append(int(m.group(1)))
     print(json.dumps({
+        "upload_validate_ms": statistics.median(phases["validate_ms"]) if phases["validate_ms"] else None,
+        "upload_store_ms": statistics.median(phases["store_ms"]) if phases["store_ms"] else None,
+        "second_request_generation_ms": statistics.median(second_generation_ms),
         "upload_to_first_token_ms": statistics.median(total_ms), "upload_ms": statistics.median(put_ms),
         "first_request_ms": statistics.median(first_ms), "first_request_generation_ms": statistics.median(generation_ms),
         "base_request_ms": base_ms, "base_generation_ms": base["timing_ms"]["generation"],
