@@ -41,6 +41,8 @@ struct BenchCommand: ParsableCommand {
         let loadSeconds = Date().timeIntervalSince(loadStart)
         let resolved = try adapters.enumerated().map { try local.loadAdapter(name: "adapter\($0.offset)", directory: $0.element) }
         guard ids.allSatisfy({ Int($0) < local.model.config.vocabSize }) else { throw ValidationError("an input id is outside the vocabulary") }
+        // Model and adapters loaded, nothing run yet: what generation adds on top is activations.
+        let rssAfterLoad = Self.residentBytes()
         var p = GenerationParameters()
         p.maxNewTokens = newTokens; p.ignoreEOS = true
         let requests = (0..<batch).map { i in (ids: ids, adapter: resolved.isEmpty ? nil : resolved[i % resolved.count]) }
@@ -59,6 +61,7 @@ struct BenchCommand: ParsableCommand {
             "latency_s": median, "throughput": Double(batch) / median, "batch": batch, "new_tokens": newTokens,
             "input_tokens": ids.count, "adapters": adapters.count, "weights": weights, "repeat": self.repeat,
             "weight_bytes": local.model.weightBytes, "min_latency_s": times.first!, "max_latency_s": times.last!, "load_s": loadSeconds, "rss_bytes": rss,
+            "rss_after_load_bytes": rssAfterLoad, "activation_bytes": max(0, rss - rssAfterLoad),
         ]
         if json { try printJSON(result) } else {
             print(String(format: "batch %d, %d input tokens, %d new tokens: median %.3f s per batch, %.2f summaries/s (RSS %.0f MB)",
