@@ -19,7 +19,7 @@ public enum BLAS {
                             a: UnsafePointer<Float>, lda: Int,
                             b: UnsafePointer<Float>, ldb: Int, transposeB: Bool,
                             c: UnsafeMutablePointer<Float>, ldc: Int,
-                            alpha: Float = 1, beta: Float = 0) {
+                            alpha: Float = 1, beta: Float = 0, split: Bool = true) {
         guard m > 0, n > 0 else { return }
         if k == 0 {
             if beta == 0 { for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) } }
@@ -27,7 +27,7 @@ public enum BLAS {
         }
         // Big products: our workers each run single-threaded OpenBLAS on a slice of B's columns,
         // so no OpenBLAS thread is left spinning (sched_yield) on a core the decoder needs.
-        if splitAcrossWorkers && WorkerPool.workers > 1 && n >= 128 && m * n * k >= 1 << 22 {
+        if split && splitAcrossWorkers && WorkerPool.workers > 1 && n >= 128 && m * n * k >= 1 << 22 {
             WorkerPool.parallelFor(n, grain: 16, minimumPerWorker: 64) { cols in
                 let bSlice = transposeB ? b + cols.lowerBound * ldb : b + cols.lowerBound
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,

@@ -115,17 +115,20 @@ public final class WeightMatrix: @unchecked Sendable {
             }
             return
         }
-        // Wide products (prefill): widen a block of weight rows to F32, then let OpenBLAS run it.
-        let block = max(1, min(rows, (1 << 18) / max(columns, 1)))
-        var scratch = [Float](repeating: 0, count: block * columns)   // (block, columns)
-        scratch.withUnsafeMutableBufferPointer { sp in
-            var r0 = 0
-            while r0 < rows {
-                let nb = min(block, rows - r0)
-                dequantize(rows: r0..<(r0 + nb), into: sp.baseAddress!)
-                BLAS.gemm(m: m, n: nb, k: columns, a: x, lda: columns, b: sp.baseAddress!, ldb: columns,
-                          transposeB: true, c: y + r0, ldc: rows)
-                r0 += nb
+        // Wide products (prefill): each worker widens blocks of its own weight rows to F32 and
+        // runs single-threaded OpenBLAS on them, so the widening is split over the cores too.
+        let block = max(4, min(rows, (1 << 19) / max(columns, 1)) / 4 * 4)
+        WorkerPool.parallelFor(rows, grain: 4, minimumPerWorker: 64) { range in
+            var scratch = [Float](repeating: 0, count: min(block, range.count) * columns)   // (block, columns)
+            scratch.withUnsafeMutableBufferPointer { sp in
+                var r0 = range.lowerBound
+                while r0 < range.upperBound {
+                    let nb = min(block, range.upperBound - r0)
+                    dequantize(rows: r0..<(r0 + nb), into: sp.baseAddress!)
+                    BLAS.gemm(m: m, n: nb, k: columns, a: x, lda: columns, b: sp.baseAddress!, ldb: columns,
+                              transposeB: true, c: y + r0, ldc: rows, split: false)
+                    r0 += nb
+                }
             }
         }
     }

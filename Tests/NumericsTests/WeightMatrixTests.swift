@@ -6,7 +6,7 @@ import Testing
 /// many) against the plain reference product.
 @Suite struct WeightMatrixTests {
     static let shapes: [(m: Int, n: Int, k: Int)] = [(1, 37, 64), (3, 128, 96), (16, 64, 32), (17, 40, 64), (5, 9, 24),
-                                                            (8, 36, 128), (2, 6, 32)]
+                                                            (8, 36, 128), (2, 6, 32), (20, 136, 64)]
 
     @Test("fp32 products equal the reference", arguments: shapes.indices)
     func fp32MatchesReference(_ i: Int) {
