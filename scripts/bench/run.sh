@@ -104,3 +104,21 @@ say "measuring (repeat $repeat) with $bin"
 "$py" "$here/run_all.py" --bin "$bin" --model "$model" --adapters "$out/adapters" \
   --ct2-fp32 "$out/ct2-fp32" --ct2-int8 "$out/ct2-int8" --ids "$out/input_ids.json" \
   --out "$out" --repeat "$repeat" --max-wait "$max_wait"
+
+# 5. Accuracy of the smaller weight formats on this checkpoint (not timed): bf16 and int8 logits
+#    against fp32, teacher-forced on fp32's greedy tokens for the same 256-token input.
+say "logit error of bf16/int8 weights against fp32"
+ids=$("$py" -c "import json, sys; print(','.join(map(str, json.load(open(sys.argv[1]))['input_ids'])))" "$out/input_ids.json")
+"$bin" weight-error --model "$model" --input-ids "$ids" --steps 16 --json > "$out/weight-error.json"
+"$py" - "$out/weight-error.json" "$out/results.md" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+lines = ["", f"Logit error against fp32 weights ({r['input_tokens']}-token input, {r['steps']} greedy steps, teacher-forced):", ""]
+for f in ("bf16", "int8"):
+    d = r[f]
+    lines.append(f"- {f}: max |logit error| {d['max_abs_logit_error']:.3g} at logit scale {d['logit_scale']:.3g} "
+                 f"(relative {d['relative_error']:.2g}); greedy token agrees on {d['top1_matches']}/{d['steps']} steps")
+text = "\n".join(lines) + "\n"
+open(sys.argv[2], "a").write(text)
+print(text)
+PY

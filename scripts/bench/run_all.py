@@ -129,7 +129,7 @@ def measure(system, mode, batch, adapter, cmd, env, args, N):
         log(f"    n/a: {err}")
         return row
     row.update(status="ok", latency_s=data["latency_s"], throughput=data["throughput"],
-               rss_bytes=data.get("rss_bytes"), raw=data)
+               rss_bytes=data.get("rss_bytes"), activation_bytes=data.get("activation_bytes"), raw=data)
     if system == "CTranslate2":
         row["backend"] = [l.rsplit("] ", 1)[-1].strip(" -") for l in err.splitlines()
                           if "backend:" in l or "Selected ISA" in l]

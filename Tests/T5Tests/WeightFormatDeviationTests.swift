@@ -1,0 +1,32 @@
+import Foundation
+import Testing
+import Numerics
+@testable import T5
+
+/// What bf16 and int8 weight storage cost against fp32 on the fixture checkpoints, teacher-forced
+/// on fp32's greedy tokens. The fixture weights are bf16-representable, so bf16 storage differs
+/// from fp32 only in summation order; int8 adds per-row quantisation error.
+@Suite struct WeightFormatDeviationTests {
+    @Test("bf16 and int8 logits stay within their error bounds of fp32", arguments: ReferenceCase.modelNames)
+    func deviationFromFP32(_ name: String) throws {
+        let reference = try ModelCache.shared.model(name)
+        let cases = Array(ReferenceCase.baseOnly.filter { $0.model == name }.prefix(4))
+        try #require(!cases.isEmpty)
+        for (format, bound) in [(WeightFormat.bf16, Float(1e-5)), (.int8, Float(0.03))] {
+            let model = try T5ForConditionalGeneration(directory: FixturePaths.models.appendingPathComponent(name), weightFormat: format)
+            #expect(model.weightBytes < reference.weightBytes, "\(format) storage was not used")
+            var worst = LogitDeviation()   // over all cases: largest error, largest logit
+            var matches = 0, steps = 0
+            for c in cases {
+                let d = model.logitDeviation(from: reference, ids: c.inputIDs, steps: 12)
+                worst.maxAbsError = max(worst.maxAbsError, d.maxAbsError)
+                worst.logitScale = max(worst.logitScale, d.logitScale)
+                matches += d.top1Matches; steps += d.steps
+            }
+            #expect(worst.logitScale > 1, "\(name): logits were not compared")
+            print("\(name) \(format): max |logit error| \(worst.maxAbsError) at logit scale \(worst.logitScale) (relative \(worst.relativeError)); top-1 agrees on \(matches)/\(steps) steps")
+            #expect(worst.relativeError < bound, "\(name) \(format): relative logit error \(worst.relativeError)")
+            if format == .bf16 { #expect(matches == steps) }
+        }
+    }
+}
