@@ -53,7 +53,7 @@ public struct SHA256: Sendable {
             if buffer.count == 64 { compress(buffer); buffer.removeAll(keepingCapacity: true) }
         }
         while i + 64 <= raw.count {
-            compress(UnsafeRawBufferPointer(rebasing: raw[i..<(i + 64)]))
+            compress(raw.baseAddress! + i)
             i += 64; length &+= 64
         }
         if i < raw.count {
@@ -82,10 +82,6 @@ public struct SHA256: Sendable {
 
     private mutating func compress(_ buffered: [UInt8]) {
         buffered.withUnsafeBytes { compress($0.baseAddress!) }
-    }
-
-    private mutating func compress(_ block: UnsafeRawBufferPointer) {
-        compress(block.baseAddress!)
     }
 
     /// One 64-byte block; the message schedule lives on the stack (an upload's adapter is

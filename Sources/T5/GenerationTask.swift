@@ -58,13 +58,8 @@ public final class GenerationTask: @unchecked Sendable {
     /// `advance` returns them, so the step appends to each cache in place instead of copying
     /// it (copy-on-write) for every layer of every step.
     public func takePending() -> [(state: DecoderState, token: Int32)] {
-        guard !isFinished else { return [] }
-        var taken: [(state: DecoderState, token: Int32)] = []
-        taken.reserveCapacity(beams.count)
-        for i in beams.indices {
-            taken.append((beams[i].state, beams[i].tokens.last!))
-            beams[i].state.releaseCaches()
-        }
+        let taken = pending
+        for i in beams.indices { beams[i].state.releaseCaches() }
         return taken
     }
 
