@@ -10,8 +10,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "bench", abstract: "Measure latency and throughput in-process.")
 
     @Option(help: "Model directory.") var model: String
-    @Option(help: "Comma-separated encoder input ids.") var inputIds: String?
-    @Option(help: "Or: a synthetic input of this many tokens (</s> included).") var inputTokens: Int?
+    @OptionGroup var input: EncoderInputOptions
     @Option(help: "New tokens per request (exactly; EOS ignored).") var newTokens: Int
     @Option(help: "Concurrent requests.") var batch = 1
     @Option(name: .customLong("adapter"), help: "PEFT adapter directory; repeat to give requests different adapters.") var adapters: [String] = []
@@ -23,24 +22,13 @@ struct BenchCommand: ParsableCommand {
         guard let format = WeightFormat(rawValue: weights) else {
             throw ValidationError("--weights must be fp32, bf16 or int8")
         }
-        let ids: [Int32]
-        if let inputIds {
-            ids = try inputIds.split(separator: ",").map { s in
-                guard let v = Int32(s.trimmingCharacters(in: .whitespaces)), v >= 0 else { throw ValidationError("--input-ids: '\(s)' is not a token id") }
-                return v
-            }
-        } else if let inputTokens, inputTokens >= 1 {
-            // Ordinary word pieces cycled, ending in </s>: a realistic attention pattern.
-            ids = (0..<(inputTokens - 1)).map { Int32(100 + ($0 * 37) % 20000) } + [1]
-        } else {
-            throw ValidationError("give --input-ids or --input-tokens N (N >= 1)")
-        }
+        let ids = try input.ids()
         guard batch >= 1, newTokens >= 1, self.repeat >= 1 else { throw ValidationError("--batch, --new-tokens and --repeat must be >= 1") }
         let loadStart = Date()
         let local = try LocalEngine(model: model, needTokenizer: false, maxBatch: max(batch, 1), weights: format)
         let loadSeconds = Date().timeIntervalSince(loadStart)
         let resolved = try adapters.enumerated().map { try local.loadAdapter(name: "adapter\($0.offset)", directory: $0.element) }
-        guard ids.allSatisfy({ Int($0) < local.model.config.vocabSize }) else { throw ValidationError("an input id is outside the vocabulary") }
+        try EncoderInputOptions.checkVocabulary(ids, local.model.config.vocabSize)
         // Model and adapters loaded, nothing run yet: what generation adds on top is activations.
         let rssAfterLoad = Self.residentBytes()
         var p = GenerationParameters()

@@ -3,6 +3,15 @@ import Foundation
 /// The committed outputs of Hugging Face's tokenizers, written by
 /// scripts/reference/make_tokenizer_fixtures.py.
 enum ReferenceFixtures {
+    /// One encode/decode case of a tokenizer variant: ids, and the text decoded without and with
+    /// special tokens.
+    struct SpecialTokensCase: Decodable {
+        let text: String
+        let ids: [Int32]
+        let decoded: String
+        let decoded_with_special: String
+    }
+
     struct HardStrings: Decodable {
         struct Encode: Decodable {
             let name: String
@@ -28,12 +37,7 @@ enum ReferenceFixtures {
             let decoded: String
         }
         struct Variant: Decodable {
-            struct Case: Decodable {
-                let text: String
-                let ids: [Int32]
-                let decoded: String
-                let decoded_with_special: String
-            }
+            typealias Case = SpecialTokensCase
             let name: String
             let normalizer: JSONFragment
             let pre_tokenizer: JSONFragment
@@ -80,12 +84,7 @@ enum ReferenceFixtures {
 
     struct Tiny: Decodable {
         struct Entry: Decodable {
-            struct Case: Decodable {
-                let text: String
-                let ids: [Int32]
-                let decoded: String
-                let decoded_with_special: String
-            }
+            typealias Case = SpecialTokensCase
             let name: String
             let tokenizer: JSONFragment
             let cases: [Case]
