@@ -20,8 +20,6 @@ Get them once (about 1 GB) with:
   pip install -U huggingface_hub && huggingface-cli download google/flan-t5-base --local-dir $model
 Starting now on the tiny random test model instead (demo mode: the API works, summaries are noise).
 MSG
-  tokenizer="../shared/models/flan-t5-base"
-  [ -f "$tokenizer/tokenizer.json" ] || tokenizer="$model"
-  args+=(--model Tests/Fixtures/models/tiny-flan --tokenizer "$tokenizer" --adapters adapters-demo)
+  args+=(--model Tests/Fixtures/models/tiny-flan --tokenizer assets/flan-t5-base --adapters adapters-demo)
 fi
 exec .build/release/adapter-serve "${args[@]}" "$@"

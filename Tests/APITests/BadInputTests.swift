@@ -5,7 +5,7 @@ import Testing
 
 /// What careless or hostile clients send: each gets a 4xx with the one JSON error shape, nothing
 /// stored is lost, and the server keeps serving.
-@Suite(.serialized, .enabled(if: Paths.ready, "needs Tests/Fixtures/models/tiny-flan and ../shared")) struct BadInputTests {
+@Suite(.serialized) struct BadInputTests {
     func expectError(_ r: CurlResponse, _ status: Int, _ code: String? = nil, _ label: String) {
         #expect(r.status == status, "\(label): got \(r.status) \(r.text)")
         #expect(r.errorMessage?.isEmpty == false, "\(label): no JSON error body: \(r.text)")

@@ -7,7 +7,7 @@ import Testing
 
 /// Many clients while adapters are activated and replaced: every response must carry the output
 /// of exactly the adapter it reports.
-@Suite(.serialized, .enabled(if: Paths.ready, "needs Tests/Fixtures/models/tiny-flan and ../shared")) struct ConcurrencyTests {
+@Suite(.serialized) struct ConcurrencyTests {
     @Test func reportedAdapterAlwaysMatchesOutput() throws {
         let live = try LiveService()
         defer { live.stop() }

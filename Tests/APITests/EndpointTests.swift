@@ -5,7 +5,7 @@ import Testing
 
 /// Every endpoint against a live server (port 0) on the tiny fixture model, checked against the
 /// committed transformers/PEFT outputs.
-@Suite(.serialized, .enabled(if: Paths.ready, "needs Tests/Fixtures/models/tiny-flan and ../shared")) struct EndpointTests {
+@Suite(.serialized) struct EndpointTests {
     func summarizeBody(_ r: Reference, adapter: Any? = nil, task: String? = nil) -> [String: Any] {
         var body: [String: Any] = ["dialogue": r.dialogue!, "parameters": r.params, "return_token_ids": true]
         if let adapter { body["adapter"] = adapter }

@@ -4,12 +4,12 @@ import Rouge
 import Testing
 
 /// POST /v1/evaluate: the same summaries /v1/summarize gives, scored with rouge_score-identical ROUGE.
-@Suite(.serialized, .enabled(if: Paths.ready, "needs Tests/Fixtures/models/tiny-flan and ../shared")) struct EvaluateTests {
+@Suite(.serialized) struct EvaluateTests {
     @Test func comparesBaseAndAnUploadBeforeActivation() throws {
         let live = try LiveService { $0.maxEvaluateItems = 4 }
         defer { live.stop() }
         #expect(try live.upload("candidate", from: Paths.tinyAdapters.appendingPathComponent("lora-qv")).status == 201)
-        let rows = try String(contentsOf: Paths.shared.appendingPathComponent("data/dialogsum/dialogsum.test.jsonl"), encoding: .utf8)
+        let rows = try String(contentsOf: Paths.dialogSum.appendingPathComponent("dialogsum.test.jsonl"), encoding: .utf8)
             .split(separator: "\n").prefix(3)
             .map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
         let items = rows.map { ["dialogue": $0["dialogue"] as! String, "reference": $0["summary1"] as! String] }

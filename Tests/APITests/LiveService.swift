@@ -5,13 +5,13 @@ import Logging
 @testable import API
 @testable import Serving
 
-/// Paths to committed fixtures and ../shared, found from this file.
+/// Paths to committed fixtures and assets, found from this file.
 enum Paths {
     static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     static let tinyFlan = repo.appendingPathComponent("Tests/Fixtures/models/tiny-flan")
     static let tinyAdapters = tinyFlan.appendingPathComponent("adapters")
-    static let shared = repo.deletingLastPathComponent().appendingPathComponent("shared")
-    static let tokenizer = shared.appendingPathComponent("models/flan-t5-base")
+    static let tokenizer = repo.appendingPathComponent("assets/flan-t5-base")
+    static let dialogSum = repo.appendingPathComponent("assets/dialogsum")
     static var ready: Bool {
         FileManager.default.fileExists(atPath: tokenizer.appendingPathComponent("tokenizer.json").path)
             && FileManager.default.fileExists(atPath: tinyFlan.appendingPathComponent("model.safetensors").path)

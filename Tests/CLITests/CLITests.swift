@@ -7,13 +7,9 @@ import Testing
 enum CLI {
     static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     static let fixtures = repo.appendingPathComponent("Tests/Fixtures/models")
-    static let tokenizer = repo.deletingLastPathComponent().appendingPathComponent("shared/models/flan-t5-base")
+    static let tokenizer = repo.appendingPathComponent("assets/flan-t5-base")
     /// Built beside the test bundle by `swift build --build-tests`.
     static let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("adapter-serve")
-    static var ready: Bool {
-        FileManager.default.isExecutableFile(atPath: binary.path)
-            && FileManager.default.fileExists(atPath: tokenizer.appendingPathComponent("tokenizer.json").path)
-    }
 
     static func run(_ args: [String]) throws -> ProcessResult {
         try runProcess(binary.path, args, allowFailure: true)
@@ -30,7 +26,7 @@ enum CLI {
     }
 }
 
-@Suite(.serialized, .enabled(if: CLI.ready, "needs the built adapter-serve binary and ../shared")) struct CLITests {
+@Suite(.serialized) struct CLITests {
     @Test("generate --json prints transformers' ids", arguments: [("tiny-flan", "greedy-d0", 1), ("tiny-flan", "beam4-d0", 4), ("tiny-t5v1", "greedy-d1", 1)])
     func generateContract(_ model: String, _ id: String, _ beams: Int) throws {
         let ref = try #require(CLI.reference(model, id))
@@ -142,7 +138,7 @@ final class ResponseBox: @unchecked Sendable {
     func get() -> CurlResponse? { lock.lock(); defer { lock.unlock() }; return value }
 }
 
-@Suite(.serialized, .enabled(if: CLI.ready, "needs the built adapter-serve binary and ../shared")) struct EvaluationCLITests {
+@Suite(.serialized) struct EvaluationCLITests {
     /// `rouge --pairs` against rouge_score's own values (Tests/Fixtures/rouge/edge-cases.json).
     @Test func rougeCommandMatchesRougeScore() throws {
         let data = try Data(contentsOf: CLI.repo.appendingPathComponent("Tests/Fixtures/rouge/edge-cases.json"))

@@ -4,9 +4,9 @@ import Rouge
 
 /// DialogSum test rows scored by rouge_score: summary2 against summary1 for all 500 rows, and
 /// the long multi-line dialogue against summary1 + "\n" + summary3 for the first 200 (rougeLsum
-/// on natural text with many lines). The texts are read from ../shared; the fixtures hold only
+/// on natural text with many lines). The texts are read from assets/dialogsum; the fixtures hold only
 /// the scores and a hash of each text.
-@Suite(.enabled(if: FixturePaths.hasDialogSum, "needs <repo>/../shared/data/dialogsum/dialogsum.test.jsonl"))
+@Suite
 struct DialogSumParityTests {
     struct Row: Decodable {
         let fname: String
@@ -39,10 +39,10 @@ struct DialogSumParityTests {
         var failures = 0
         var all: [RougeScores] = []
         for expected in fixture.rows {
-            let row = try #require(rows[expected.fname], "\(expected.fname) missing from ../shared")
+            let row = try #require(rows[expected.fname], "\(expected.fname) missing from assets/dialogsum")
             let (prediction, reference) = pair(row)
             try #require(expected.fnv1a32 == [ReferenceFixtures.fnv1a32(prediction), ReferenceFixtures.fnv1a32(reference)],
-                         "\(expected.fname) in ../shared differs from the text \(name) was made from; rerun make_rouge_fixtures.py")
+                         "\(expected.fname) in assets/dialogsum differs from the text \(name) was made from; rerun make_rouge_fixtures.py")
             let scores = scorer.score(prediction: prediction, reference: reference)
             all.append(scores)
             let (error, mismatches) = ReferenceFixtures.compare(scores, expected.scores)

@@ -4,7 +4,7 @@ import Rouge
 
 /// Hand-written pairs (empty texts, punctuation, numbers, non-ASCII, repeats, multi-line text,
 /// the stemmer's special cases) and seeded random multi-line pairs, against rouge_score. These
-/// carry their texts, so they run without ../shared.
+/// carry their texts, so they need no DialogSum text.
 struct EdgeCaseParityTests {
     @Test func handWrittenCasesTokenizeLikeRougeScore() throws {
         let fixture = try ReferenceFixtures.load("edge-cases.json", as: ReferenceFixtures.EdgeCases.self)

@@ -3,9 +3,9 @@ import Testing
 import Tokenization
 
 /// The lab prompt for every DialogSum dev and test dialogue, id for id and decode for decode.
-/// The dialogue text is read from ../shared; the fixture holds only ids and a hash of each
+/// The dialogue text is read from assets/dialogsum; the fixture holds only ids and a hash of each
 /// dialogue.
-@Suite(.enabled(if: FixturePaths.hasDialogSum, "needs <repo>/../shared (flan-t5-base tokenizer and dialogsum data)"))
+@Suite
 struct DialogSumParityTests {
     struct Dialogue: Decodable {
         let fname: String
@@ -48,9 +48,9 @@ struct DialogSumParityTests {
         var idFailures = 0
         var decodeFailures = 0
         for row in fixture.dialogues {
-            let dialogue = try #require(dialogues[row.fname], "\(row.fname) missing from ../shared/data/dialogsum")
+            let dialogue = try #require(dialogues[row.fname], "\(row.fname) missing from assets/dialogsum")
             try #require(ReferenceFixtures.fnv1a32(dialogue) == row.fnv1a32,
-                         "\(row.fname) in ../shared differs from the text the fixture was made from; rerun make_tokenizer_fixtures.py")
+                         "\(row.fname) in assets/dialogsum differs from the text the fixture was made from; rerun make_tokenizer_fixtures.py")
             let expected = try #require(ReferenceFixtures.decodeVarints(row.ids), "bad ids for \(row.fname)")
             let prompt = fixture.prompt.replacingOccurrences(of: "{dialogue}", with: dialogue)
             let ids = t.encode(prompt)

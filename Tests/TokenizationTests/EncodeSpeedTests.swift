@@ -5,7 +5,7 @@ import Tokenization
 /// Encoding sits on the request path. The bound is loose enough for a debug build on a busy
 /// 2-core machine, but an accidentally quadratic step (re-slicing strings, rescanning the
 /// text per word) blows through it on a long input.
-@Suite(.enabled(if: FixturePaths.hasDialogSum, "needs <repo>/../shared (flan-t5-base tokenizer and dialogsum data)"))
+@Suite
 struct EncodeSpeedTests {
     @Test func longDialoguesEncodeInLinearTime() throws {
         let t = try SharedTokenizers.transformers()

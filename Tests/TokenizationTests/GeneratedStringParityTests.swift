@@ -4,7 +4,7 @@ import Tokenization
 /// 500 seeded random strings over an alphabet of accents (composed and not), compatibility
 /// characters, odd spaces, controls, emoji parts, several scripts and added-token fragments,
 /// plus 200 random id lists, all against Hugging Face.
-@Suite(.enabled(if: FixturePaths.hasFlanT5, "needs <repo>/../shared/models/flan-t5-base/tokenizer.json"))
+@Suite
 struct GeneratedStringParityTests {
     @Test func encodeAndDecodeMatchTransformers() throws {
         let fixture = try ReferenceFixtures.generated.get()

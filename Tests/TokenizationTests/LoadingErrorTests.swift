@@ -3,7 +3,7 @@ import Testing
 import Tokenization
 
 /// A tokenizer that cannot load must say which file is wrong and what to do, never crash and
-/// never half-load. These run on small hand-written tokenizer.json files, without ../shared.
+/// never half-load. These run on small hand-written tokenizer.json files.
 struct LoadingErrorTests {
     /// A minimal valid T5-style tokenizer.json that each test breaks in one way.
     static func json(vocab: String = #"[["<pad>",0.0],["</s>",0.0],["<unk>",0.0],["\u2581",-2.0],["a",-3.0]]"#,

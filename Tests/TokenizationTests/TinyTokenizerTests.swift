@@ -4,7 +4,7 @@ import Tokenization
 
 /// Hand-built Unigram tokenizers recorded with `tokenizers` (tiny-tokenizers.json). They pin the
 /// search itself — ties go to the piece found first, unknown characters cost min score - 10 and
-/// runs of them fuse into one token — and need nothing from ../shared.
+/// runs of them fuse into one token — and need no real tokenizer.
 struct TinyTokenizerTests {
     static let entries = (try? ReferenceFixtures.tiny.get().tokenizers) ?? []
 

@@ -9,7 +9,7 @@
 # Steps: builds .build/release/adapter-serve (`swift build -c release`) unless ADAPTER_SERVE_BIN
 # names a binary; creates .venv-ref (scripts/reference/setup-venv.sh) and adds ctranslate2 to it;
 # under bench-out/ (git-ignored; BENCH_OUT overrides) makes, once, the random checkpoint
-# (adapter-serve make-random-model with ../shared's FLAN-T5-base config), 8 random r=32 q,v LoRAs
+# (adapter-serve make-random-model with assets/flan-t5-base/config.json), 8 random r=32 q,v LoRAs
 # and a 20-token soft prompt (PEFT), the 256-token input (a DialogSum dialogue) and the
 # CTranslate2 fp32/int8 conversions; then runs every system in its own process, one after the
 # other, and writes bench-out/results.md (the table) and bench-out/results.json (raw numbers).
@@ -32,14 +32,14 @@ while [ $# -gt 0 ]; do
 done
 
 out="${BENCH_OUT:-$root/bench-out}"
-config="${BENCH_CONFIG:-$root/../shared/models/flan-t5-base/config.json}"
-data="${BENCH_DATA:-$root/../shared/data/dialogsum/dialogsum.dev.jsonl}"
+config="${BENCH_CONFIG:-$root/assets/flan-t5-base/config.json}"
+data="${BENCH_DATA:-$root/assets/dialogsum/dialogsum.dev.jsonl}"
 ct2_version=4.8.5
 say() { echo "[bench $(date +%H:%M:%S)] $*" >&2; }
 
 for f in "$config" "$data"; do
   if [ ! -f "$f" ]; then
-    echo "run.sh: $f is missing (../shared beside the clone; or set BENCH_CONFIG / BENCH_DATA)" >&2
+    echo "run.sh: $f is missing (set BENCH_CONFIG / BENCH_DATA to other files)" >&2
     exit 1
   fi
 done

@@ -21,12 +21,12 @@ from safetensors.torch import save_file
 from transformers import AutoTokenizer, T5Config, T5ForConditionalGeneration
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-SHARED = ROOT.parent / "shared"
+ASSETS = ROOT / "assets"
 OUT = ROOT / "Tests/Fixtures/models"
 LAB = "Summarize the following conversation.\n\n{dialogue}\n\nSummary: "
 torch.set_num_threads(2)
-tokenizer = AutoTokenizer.from_pretrained(SHARED / "models/flan-t5-base")
-dialogues = [json.loads(l)["dialogue"] for l in (SHARED / "data/dialogsum/dialogsum.test.jsonl").read_text().splitlines()[:4]]
+tokenizer = AutoTokenizer.from_pretrained(ASSETS / "flan-t5-base")
+dialogues = [json.loads(l)["dialogue"] for l in (ASSETS / "dialogsum/dialogsum.test.jsonl").read_text().splitlines()[:4]]
 
 MODELS = {
     "tiny-flan": dict(feed_forward_proj="gated-gelu", tie_word_embeddings=False, d_model=32, d_kv=8, num_heads=4,

@@ -3,11 +3,11 @@ Swift `Rouge` module must match. Run with the reference venv:
 
     .venv-ref/bin/python scripts/reference/make_rouge_fixtures.py
 
-Reads (never copies) <repo>/../shared/data/dialogsum and writes Tests/Fixtures/rouge/:
+Reads <repo>/assets/dialogsum and writes Tests/Fixtures/rouge/:
 
   dialogsum-pairs.json  for each of the 500 DialogSum test rows, summary2 scored against summary1
                         as the reference: [precision, recall, fmeasure] of rouge1, rouge2, rougeL
-                        and rougeLsum. The texts stay in ../shared; each row keeps its fname and an
+                        and rougeLsum. The texts stay in assets/; each row keeps its fname and an
                         FNV-1a hash of both summaries so a changed data file is reported as such.
                         Also the plain mean F-measure of each type (rouge_score's own aggregator
                         bootstraps, so it is not reproducible).
@@ -38,8 +38,7 @@ from nltk.stem import porter
 from rouge_score import rouge_scorer, tokenize
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-SHARED = REPO.parent / "shared"
-DATA_DIR = SHARED / "data/dialogsum"
+DATA_DIR = REPO / "assets/dialogsum"
 OUT = REPO / "Tests/Fixtures/rouge"
 TYPES = ["rouge1", "rouge2", "rougeL", "rougeLsum"]
 

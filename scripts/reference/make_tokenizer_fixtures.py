@@ -3,11 +3,11 @@ match exactly. Run with the reference venv:
 
     .venv-ref/bin/python scripts/reference/make_tokenizer_fixtures.py
 
-Reads (never copies) <repo>/../shared/models/flan-t5-base and <repo>/../shared/data/dialogsum, and
+Reads <repo>/assets/flan-t5-base and <repo>/assets/dialogsum, and
 writes Tests/Fixtures/tokenizer/:
 
   dialogsum.json          ids + decode of the lab prompt for all 1000 DialogSum dev/test dialogues.
-                          The dialogues stay in ../shared: the fixture keeps only a hash of each
+                          The dialogues stay in assets/: the fixture keeps only a hash of each
                           dialogue (so a changed data file is reported as such), its ids as base64
                           LEB128 varints (FLAN-T5 ids are frequency ordered, so most take one byte;
                           plain JSON lists would be 1.4 MB), and its decode, left out when it is
@@ -20,7 +20,7 @@ writes Tests/Fixtures/tokenizer/:
                           id lists to decode.
   tiny-tokenizers.json    two hand-built Unigram tokenizer.json files with a dozen pieces each
                           (Viterbi ties, fused unknowns, positive scores) and their outputs, so the
-                          core algorithm is checked even where ../shared is absent.
+                          core algorithm is checked without the real tokenizer.
 
 "transformers" below is AutoTokenizer.from_pretrained (transformers 5: T5Tokenizer on the tokenizers
 backend, which rebuilds the pipeline around tokenizer.json's vocabulary); "tokenizer_json" is
@@ -39,9 +39,8 @@ from tokenizers import Tokenizer
 from transformers import AutoTokenizer
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-SHARED = REPO.parent / "shared"
-MODEL_DIR = SHARED / "models/flan-t5-base"
-DATA_DIR = SHARED / "data/dialogsum"
+MODEL_DIR = REPO / "assets/flan-t5-base"
+DATA_DIR = REPO / "assets/dialogsum"
 OUT = REPO / "Tests/Fixtures/tokenizer"
 PROMPT = "Summarize the following conversation.\n\n{dialogue}\n\nSummary: "
 
