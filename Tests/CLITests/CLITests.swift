@@ -172,7 +172,7 @@ final class ResponseBox: @unchecked Sendable {
     }
 
     @Test func evalComparesBaseAndAdapters() throws {
-        let data = CLI.tokenizer.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("data/dialogsum/dialogsum.test.jsonl")
+        let data = CLI.repo.appendingPathComponent("assets/dialogsum/dialogsum.test.jsonl")
         let r = try CLI.run(["eval", "--model", CLI.fixtures.appendingPathComponent("tiny-flan").path, "--tokenizer", CLI.tokenizer.path,
                              "--data", data.path, "--limit", "3", "--max-new-tokens", "8",
                              "--adapter", "lora=" + CLI.fixtures.appendingPathComponent("tiny-flan/adapters/lora-qv").path, "--json"])
