@@ -12,11 +12,13 @@ public final class APIServer: Sendable {
     let logger: Logger
     let metrics = Metrics()
 
-    public init(service: AdapterServeService, logger: Logger) {
+    /// `transport`: an already listening server (`StartupGate.transport`, bound before the model
+    /// loaded); nil makes a new one for `start()`.
+    public init(service: AdapterServeService, logger: Logger, transport: HTTPServer? = nil) {
         self.service = service
         self.logger = logger
         let s = service.settings
-        http = HTTPServer(configuration: HTTPServerConfiguration(host: s.host, port: s.port, maxBodyBytes: s.maxBodyBytes))
+        http = transport ?? HTTPServer(configuration: HTTPServerConfiguration(host: s.host, port: s.port, maxBodyBytes: s.maxBodyBytes))
         let metrics = self.metrics
         service.engine.onBatch = { metrics.recordBatch($0) }
     }

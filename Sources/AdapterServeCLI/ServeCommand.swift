@@ -43,13 +43,19 @@ struct ServeCommand: ParsableCommand {
                 or pass --model DIR (see README: "Getting the model").
                 """)
         }
-        logger.info("loading model", metadata: ["model": "\(settings.model)", "adapters": "\(settings.adapters)"])
+        // Start-up order (issue 12): bind first, answering /healthz 200 and /readyz 503 "loading",
+        // then load; "starting on" precedes the load and "listening on" follows it.
+        let gate = StartupGate(settings: settings)
+        try CLIError.wrap { try gate.start() }
+        logger.info("bound, loading model", metadata: ["host": "\(settings.host)", "port": "\(gate.boundPort)",
+                                                      "model": "\(settings.model)", "adapters": "\(settings.adapters)"])
+        FileHandle.standardOutput.write(Data("starting on http://\(settings.host):\(gate.boundPort) (loading)\n".utf8))
         let service = try CLIError.wrap { try AdapterServeService(settings: settings, logger: logger) }
         for (name, reason) in service.skippedAdapters.sorted(by: { $0.key < $1.key }) {
             logger.warning("adapter skipped", metadata: ["adapter": "\(name)", "reason": "\(reason)"])
         }
-        let server = APIServer(service: service, logger: logger)
-        try CLIError.wrap { try server.start() }
+        let server = APIServer(service: service, logger: logger, transport: gate.transport)
+        gate.open(server)
         logger.info("listening", metadata: ["host": "\(settings.host)", "port": "\(server.boundPort)"])
         FileHandle.standardOutput.write(Data("listening on http://\(settings.host):\(server.boundPort)\n".utf8))
 
