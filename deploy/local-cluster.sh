@@ -149,13 +149,24 @@ case "$mode" in
     ;;
   bench)
     body=$(summary_body "$new_tokens")
+    # CPU time of the replicas (utime + stime, all threads): on a shared machine the wall-clock
+    # rate depends on what else runs, CPU seconds per summary much less.
+    cpu_ticks() { local t=0 pid; for pid in "${pids[@]:0:$replicas}"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$pid/stat"))); done; echo "$t"; }
+    c0=$(cpu_ticks)
     t0=$(python3 -c 'import time; print(time.time())')
     seq 1 "$bench_requests" | xargs -P "$bench_requests" -I{} curl -sS -o /dev/null -w '%{http_code}\n' \
       -H 'Content-Type: application/json' -d "$body" "$lb/v1/summarize" >"$work/codes"
     t1=$(python3 -c 'import time; print(time.time())')
+    c1=$(cpu_ticks)
     ok=$(grep -c '^200$' "$work/codes" || true)
-    python3 -c 'import sys; r, ok, n, t, new = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), sys.argv[5]; print(f"bench: {r} replica(s), {n} concurrent summaries ({new} new tokens each) through HAProxy: {ok} answered 200 in {t:.2f} s = {ok / t:.3f} summaries/s")' \
-      "$replicas" "$ok" "$bench_requests" "$(python3 -c "print($t1 - $t0)")" "$new_tokens"
+    python3 - "$replicas" "$ok" "$bench_requests" "$(python3 -c "print($t1 - $t0)")" "$new_tokens" "$((c1 - c0))" "$(getconf CLK_TCK)" <<'PY'
+import os, sys
+r, ok, n, t, new, ticks, hz = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), sys.argv[5], int(sys.argv[6]), int(sys.argv[7])
+cpu = ticks / hz
+print(f"bench: {r} replica(s), {n} concurrent summaries ({new} new tokens each) through HAProxy: {ok} answered 200 "
+      f"in {t:.2f} s = {ok / t:.3f} summaries/s; replicas used {cpu:.1f} CPU s ({cpu / t:.2f} cores, "
+      f"{cpu / max(ok, 1):.2f} CPU s per summary); load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+PY
     [ "$ok" = "$bench_requests" ]
     ;;
 esac
