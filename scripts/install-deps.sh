@@ -4,6 +4,7 @@
 set -euo pipefail
 packages=(libopenblas-dev libmicrohttpd-dev zlib1g-dev libssl-dev pkg-config curl)
 missing=()
+packages+=(haproxy)  # deploy/local-cluster.sh and scripts/checks/deploy.sh (load balancer on loopback)
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 done
