@@ -64,7 +64,9 @@ let package = Package(
         // Test support shared by the HTTP test suites (a real client: curl), as HummingbirdTesting.
         .target(name: "HTTPTesting", dependencies: ["HTTPCore"], path: "Tests/HTTPTesting"),
         .testTarget(name: "HTTPCoreTests", dependencies: ["HTTPCore", "HTTPTesting"]),
-        .testTarget(name: "CLITests", dependencies: ["HTTPTesting"]),
+        // The CLI tests run the adapter-serve binary; depending on its target makes
+        // `swift build --build-tests` rebuild it, so they never test a stale binary.
+        .testTarget(name: "CLITests", dependencies: ["HTTPTesting", "AdapterServeCLI"]),
         .testTarget(name: "APITests", dependencies: ["API", "Serving", "HTTPCore", "HTTPTesting", "Adapters", "T5", "Rouge"]),
     ]
 )
