@@ -44,10 +44,11 @@ final class Credentials: @unchecked Sendable {
     var keysRequired: Bool { !staticKeys.isEmpty || keyFile != nil }
     var hasAdminToken: Bool { adminToken != nil }
 
-    /// Re-reads the key file; on failure the previous keys stay in force. Returns the count.
+    /// Re-reads the key file; on failure the previous keys stay in force. Returns the count,
+    /// nil when no key file is configured.
     @discardableResult
-    func reload() throws(AccessError) -> Int {
-        guard let keyFile else { return 0 }
+    func reload() throws(AccessError) -> Int? {
+        guard let keyFile else { return nil }
         let keys = try Self.readKeyFile(keyFile).map(Self.digest)
         lock.withLock { fileKeys = keys }
         return keys.count

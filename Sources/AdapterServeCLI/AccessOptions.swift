@@ -30,7 +30,10 @@ struct AccessOptions: ParsableArguments {
         let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
         source.setEventHandler {
             do {
-                let count = try server.reloadAPIKeys()
+                guard let count = try server.reloadAPIKeys() else {
+                    logger.notice("SIGHUP ignored: no API key file (--api-key-file) to reload")
+                    return
+                }
                 logger.notice("reloaded the API key file", metadata: ["keys": "\(count)"])
             } catch {
                 logger.error("could not reload the API key file; the previous keys stay in force", metadata: ["reason": "\(error)"])
