@@ -113,3 +113,12 @@ final class Credentials: @unchecked Sendable {
         }
     }
 }
+
+extension APIServer {
+    /// SIGHUP: re-reads the API key file. On failure the previous keys stay in force.
+    /// Returns how many keys the file now holds, nil when no key file is configured.
+    @discardableResult
+    public func reloadAPIKeys() throws(AccessError) -> Int? {
+        try access.credentials.reload()
+    }
+}

@@ -27,11 +27,4 @@ extension APIServer {
             return .text(metrics.render(service: service), contentType: "text/plain; version=0.0.4; charset=utf-8")
         }
     }
-
-    /// SIGHUP: re-reads the API key file. On failure the previous keys stay in force.
-    /// Returns how many keys the file now holds, nil when no key file is configured.
-    @discardableResult
-    public func reloadAPIKeys() throws(AccessError) -> Int? {
-        try access.credentials.reload()
-    }
 }
