@@ -41,7 +41,7 @@ final class AccessGate: Sendable {
     let warnOnAdminCalls: Bool
     let metricsElsewhere: Bool
     let logger: Logger
-
+    /// Kept for `prepare`, which decides protected mode and loads the keys at start.
     let settings: ServiceSettings
 
     init(settings: ServiceSettings, logger: Logger) {
