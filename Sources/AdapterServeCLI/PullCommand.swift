@@ -79,7 +79,12 @@ struct PullCommand: ParsableCommand {
             .appendingPathComponent(repoID.replacingOccurrences(of: "/", with: "--"))
         do {
             _ = try puller.pull(repo: repoID, revision: revision, kind: .adapter, into: staging)
+        } catch let error as HubError where error.kind == .offline {
+            throw fail(HubError(.offline, "HF_HUB_OFFLINE is set, so \(repoID) cannot be fetched (adapters are downloaded only to be stored; one already stored is served as it is). Unset HF_HUB_OFFLINE to pull it."))
         } catch { throw fail(error) }
+        // Downloaded and checked: from here on the staged copy has served its purpose, whether
+        // the adapter is accepted or refused (only an interrupted download is kept, to resume).
+        defer { try? FileManager.default.removeItem(at: staging) }
         let configData = try CLIError.wrap { try Data(contentsOf: staging.appendingPathComponent("adapter_config.json")) }
         let weightsData = try CLIError.wrap { try Data(contentsOf: staging.appendingPathComponent("adapter_model.safetensors")) }
         var logger = Logger(label: "adapter-serve")
@@ -89,7 +94,6 @@ struct PullCommand: ParsableCommand {
         let record = try CLIError.wrap {
             try service.putAdapter(name: name, configData: configData, weightsData: weightsData, replace: replace)
         }
-        try? FileManager.default.removeItem(at: staging)
         print("stored adapter '\(record.name)' (\(record.kind), sha256 \(record.sha256)) from \(repoID)@\(revision) in \(settings.adapters); a server on that directory serves it")
     }
 

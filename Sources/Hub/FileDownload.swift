@@ -40,8 +40,15 @@ struct FileDownload {
         var restartedAfter416 = false
         while have < file.size {
             try ensureSpace(needed: file.size - have)
-            do {
-                try fetch(from: have, repo: repo, revision: revision)
+            do throws(HubError) {
+                if try fetch(from: have, repo: repo, revision: revision) == .rangeNotSatisfiable {
+                    // The partial no longer fits the server's file: start over, once.
+                    guard !restartedAfter416 else {
+                        throw HubError(.server, "the server refused the byte range for \(file.path) twice (HTTP 416)")
+                    }
+                    restartedAfter416 = true
+                    try? fm.removeItem(at: partial)
+                }
             } catch let error where error.kind == .interrupted {
                 let now = Self.size(of: partial.path) ?? 0
                 attempts += 1
@@ -50,22 +57,16 @@ struct FileDownload {
                     throw HubError(.interrupted, "\(error.message) while downloading \(file.path), after \(now) of \(file.size) bytes. The partial file is kept: run the same command again to resume.")
                 }
                 progress.note("\(file.path): connection dropped at \(ProgressReporter.bytes(now)); resuming")
-                have = now
-                continue
-            } catch let error where error.kind == .server && error.message.hasPrefix("HTTP 416") && !restartedAfter416 {
-                // The partial no longer fits the server's file: start over once.
-                restartedAfter416 = true
-                try? fm.removeItem(at: partial)
-                have = 0
-                continue
             }
             have = Self.size(of: partial.path) ?? 0
         }
         try verifyAndPlace()
     }
 
+    private enum FetchOutcome { case complete, rangeNotSatisfiable }
+
     /// One GET from `offset`: appends to the partial file as bytes arrive.
-    private func fetch(from offset: Int64, repo: String, revision: String) throws(HubError) {
+    private func fetch(from offset: Int64, repo: String, revision: String) throws(HubError) -> FetchOutcome {
         let fd = open(partial.path, O_WRONLY | O_CREAT, 0o644)
         guard fd >= 0 else { throw HubError(.io, "cannot write \(partial.path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
@@ -107,7 +108,7 @@ struct FileDownload {
             progress.advance(to: written)
         }
         let outcome = try client.transport.get(url, range: offset > 0 ? offset : nil, onStart: onStart, onBody: onBody)
-        if outcome.final.status == 416 { throw HubError(.server, "HTTP 416 for \(url)") }
+        if outcome.final.status == 416 && offset > 0 { return .rangeNotSatisfiable }
         try client.check(outcome, repo: repo, revision: revision, file: file.path)
         try checkAdvertised(outcome.hops)
         if fsync(fd) != 0 && errno == ENOSPC {
@@ -116,6 +117,7 @@ struct FileDownload {
         guard written == file.size else {
             throw HubError(.interrupted, "the server closed the transfer of \(file.path) at \(written) of \(file.size) bytes")
         }
+        return .complete
     }
 
     /// The Hub states an LFS file's sha256 and size again on its redirect (X-Linked-Etag,

@@ -72,6 +72,7 @@ import Testing
         let r = try pullAdapter(hub, repo: "other/lora", name: "wrong", adapters: adapters)
         #expect(r.exitCode != 0)
         #expect(!FileManager.default.fileExists(atPath: adapters.appendingPathComponent("wrong").path))
+        #expect(!FileManager.default.fileExists(atPath: adapters.appendingPathComponent(".adapter-serve/pull/other--lora").path))
 
         let (server, base) = try serve(scratch.file("upload-adapters"))
         defer { server.drainAndStop() }
@@ -94,6 +95,9 @@ import Testing
         #expect(unauthorised.exitCode == 4)
         #expect(unauthorised.stderr.contains("Error: tiny/private needs authentication (401)"))
         #expect(unauthorised.stderr.contains("Set HF_TOKEN"))
+
+        let offlineAdapter = try pullAdapter(hub, repo: "tiny/private", name: "p", adapters: scratch.file("a"), offline: true)
+        #expect(offlineAdapter.exitCode == 8 && offlineAdapter.stderr.contains("HF_HUB_OFFLINE is set, so tiny/private cannot be fetched"))
 
         let offline = try runCLI(["pull", "tiny/flan", "--dir", scratch.file("m").path], environment: hub.environment(offline: true))
         #expect(offline.exitCode == 8)
