@@ -12,12 +12,16 @@ public final class ProgressReporter: @unchecked Sendable {
     private var sessionStart = 0.0
     private var sessionStartBytes: Int64 = 0
     private var lastShown = 0.0
+    private let clock: () -> Double
 
-    /// `interactive`: standard error is a terminal. `write` defaults to standard error.
+    /// `interactive`: standard error is a terminal. `clock` gives seconds (tests pass their
+    /// own). `write` defaults to standard error.
     public init(interactive: Bool = isatty(2) == 1, logIntervalSeconds: Double = 5,
+                clock: @escaping () -> Double = { Date().timeIntervalSinceReferenceDate },
                 write: @escaping (String) -> Void = { FileHandle.standardError.write(Data($0.utf8)) }) {
         self.interactive = interactive
         self.logInterval = logIntervalSeconds
+        self.clock = clock
         self.write = write
     }
 
@@ -29,7 +33,7 @@ public final class ProgressReporter: @unchecked Sendable {
         file = name
         self.total = total
         done = alreadyHave
-        sessionStart = Self.now()
+        sessionStart = clock()
         sessionStartBytes = alreadyHave
         lastShown = sessionStart
         let resume = alreadyHave > 0 ? ", resuming at \(Self.bytes(alreadyHave))" : ""
@@ -38,7 +42,7 @@ public final class ProgressReporter: @unchecked Sendable {
 
     func advance(to bytes: Int64) {
         done = bytes
-        let now = Self.now()
+        let now = clock()
         if now - lastShown >= (interactive ? 0.2 : logInterval) {
             lastShown = now
             write(interactive ? "\r\u{1B}[K" + status(now) : status(now) + "\n")
@@ -57,8 +61,6 @@ public final class ProgressReporter: @unchecked Sendable {
         let eta = rate > 0 ? Self.duration(Double(total - done) / rate) : "?"
         return "  \(file)  \(Self.bytes(done)) / \(Self.bytes(total))  \(String(format: "%.0f", percent))%  \(Self.bytes(Int64(rate)))/s  ETA \(eta)"
     }
-
-    static func now() -> Double { Date().timeIntervalSinceReferenceDate }
 
     static func bytes(_ n: Int64) -> String {
         let units = ["B", "KB", "MB", "GB", "TB"]

@@ -147,9 +147,9 @@ final class CapturedOutput: @unchecked Sendable {
     private let lock = NSLock()
     private var lines: [String] = []
     var text: String { lock.lock(); defer { lock.unlock() }; return lines.joined() }
-    lazy var reporter = ProgressReporter(interactive: false) { [unowned self] s in
+    lazy var reporter = ProgressReporter(interactive: false, write: { [unowned self] s in
         lock.lock(); lines.append(s); lock.unlock()
-    }
+    })
 }
 
 struct CLIRun {
