@@ -81,9 +81,13 @@ struct FileDownload {
                 guard start == offset else {
                     throw HubError(.server, "asked for \(expected.path) from byte \(offset) but the server sent a range starting at \(start)")
                 }
+            } else if offset > 0 {
+                // A 200 is the whole file (the server ignored the Range): start the partial afresh.
+                guard ftruncate(fd, 0) == 0 else {
+                    throw HubError(.io, "cannot write \(path): \(String(cString: strerror(errno)))")
+                }
             }
-            // A 200 is the whole file (the server ignored the Range): start the partial afresh.
-            guard ftruncate(fd, off_t(start)) == 0, lseek(fd, off_t(start), SEEK_SET) == off_t(start) else {
+            guard lseek(fd, off_t(start), SEEK_SET) == off_t(start) else {
                 throw HubError(.io, "cannot write \(path): \(String(cString: strerror(errno)))")
             }
             written = start

@@ -5,6 +5,11 @@ import Testing
 
 /// `Puller` against the fake Hub: the files arrive byte for byte, only the serving ones, the
 /// token stays on the Hub's host, and every failure leaves nothing under a final name.
+/// The sha256 the fake Hub lists for tiny-flan's model.safetensors (hashlib computes the same).
+enum FileDigestNames {
+    static let modelSHA = "f48e0576b570b03539f29cfb7c25d588ff05110126608272d50cc1a9c05e8b3c"
+}
+
 @Suite struct PullTests {
     let modelSize = Int((try? FileManager.default.attributesOfItem(atPath: Paths.tinyFlan.appendingPathComponent("model.safetensors").path)[.size] as? Int) ?? 0)
 
@@ -104,6 +109,33 @@ import Testing
         #expect(try Data(contentsOf: dir.appendingPathComponent("model.safetensors")) == Data(contentsOf: Paths.tinyFlan.appendingPathComponent("model.safetensors")))
         #expect(leftovers(dir).isEmpty)
         print("resume on the next run: file \(modelSize) bytes; first try served \(first.bytes), resumed try served \(second[0].bytes)")
+    }
+
+    @Test func serverIgnoringTheRangeRestartsThePartialCleanly() throws {
+        let hub = try FakeHub(["tiny/flan": .tinyModel])
+        try hub.control(["cut": ["model.safetensors": modelSize / 2], "ignore_range": ["model.safetensors": true]])
+        let scratch = try TemporaryDirectory()
+        let dir = scratch.file("model")
+        let output = CapturedOutput()
+        _ = try pull(hub, into: dir, output: output)
+        let transfers = try hub.log().filter { $0.server == "cdn" && $0.path.contains(FileDigestNames.modelSHA) }
+        try #require(transfers.count == 2)
+        #expect(transfers[1].range == "bytes=\(modelSize / 2)-" && transfers[1].status == 200 && transfers[1].bytes == modelSize)
+        #expect(try Data(contentsOf: dir.appendingPathComponent("model.safetensors")) == Data(contentsOf: Paths.tinyFlan.appendingPathComponent("model.safetensors")))
+    }
+
+    /// The kernel's ENOSPC, from /dev/full standing in for the partial file of a full disk.
+    @Test func fullDiskIsReportedAndNothingIsPlaced() throws {
+        let hub = try FakeHub(["tiny/flan": .tinyModel])
+        let scratch = try TemporaryDirectory()
+        let dir = scratch.file("model")
+        try FileManager.default.createDirectory(at: PullLayout.incompleteDir(dir), withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: PullLayout.incompleteDir(dir).appendingPathComponent("\(FileDigestNames.modelSHA).incomplete").path,
+                                                   withDestinationPath: "/dev/full")
+        let error = hubError { _ = try pull(hub, into: dir) }
+        #expect(error?.kind == .diskFull && error?.exitCode == 7)
+        #expect(error?.message.contains("the disk is full writing model.safetensors") == true, "\(String(describing: error))")
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("model.safetensors").path))
     }
 
     @Test(arguments: [("model.safetensors", "sha256"), ("config.json", "git blob sha1")])

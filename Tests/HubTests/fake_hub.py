@@ -17,6 +17,7 @@ Test controls (never logged):
   POST /_control {"cut": {file: offset}}      next transfer of file stops after absolute offset (once)
                  {"corrupt": {file: offset}}  flip a bit of that byte in every transfer
                  {"status": {file: code}}     answer resolve requests for file with that status
+                 {"ignore_range": {file: true}}  answer Range requests for file with the whole file (200)
                  {"clear": true}              drop all faults
   GET /_log   -> every request so far (server, path, range, authorization, status, body bytes
                  sent), once no request is in flight.
@@ -55,6 +56,7 @@ class State:
         self.cut = {}
         self.corrupt = {}
         self.status = {}
+        self.ignore_range = {}
         self.cdn_url = None
 
     def lfs_file(self, sha):
@@ -78,10 +80,11 @@ def make_handler(state, server_name):
             body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"{}")
             with state.cond:
                 if body.get("clear"):
-                    state.cut.clear(); state.corrupt.clear(); state.status.clear()
+                    state.cut.clear(); state.corrupt.clear(); state.status.clear(); state.ignore_range.clear()
                 state.cut.update(body.get("cut", {}))
                 state.corrupt.update(body.get("corrupt", {}))
                 state.status.update({k: int(v) for k, v in body.get("status", {}).items()})
+                state.ignore_range.update(body.get("ignore_range", {}))
             self.reply(200, b"{}")
 
         def do_GET(self):
@@ -195,6 +198,9 @@ def make_handler(state, server_name):
             size = len(data)
             start, status = 0, 200
             wanted = self.headers.get("Range")
+            with state.cond:
+                if state.ignore_range.get(name):
+                    wanted = None
             if wanted:
                 spec = wanted.strip()
                 if not spec.startswith("bytes=") or "," in spec:
