@@ -42,7 +42,7 @@ struct ServeCommand: ParsableCommand {
         guard FileManager.default.fileExists(atPath: URL(fileURLWithPath: settings.model).appendingPathComponent("config.json").path) else {
             throw CLIError(description: """
                 no model at \(settings.model) (config.json missing). Download FLAN-T5-base once, e.g.
-                  pip install -U huggingface_hub && huggingface-cli download google/flan-t5-base --local-dir \(settings.model)
+                  adapter-serve pull google/flan-t5-base --dir \(settings.model)
                 or pass --model DIR (see README: "Getting the model").
                 """)
         }
