@@ -34,6 +34,8 @@ let package = Package(
                        providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CCrypto", path: "Sources/CCrypto", pkgConfig: "libcrypto",
                        providers: [.apt(["libssl-dev"])]),
+        // libcurl and OpenSSL digests for the Hugging Face Hub client (imported by Hub only).
+        .target(name: "CHub", path: "Sources/CHub", linkerSettings: [.linkedLibrary("curl"), .linkedLibrary("crypto")]),
 
         .target(name: "Numerics", dependencies: ["CBLAS"], swiftSettings: hotCode),
         .target(name: "Tokenization"),
@@ -45,13 +47,14 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "HTTPCore", dependencies: ["CMicroHTTPD", "CZlib"]),
+        .target(name: "Hub", dependencies: ["CHub"]),
         .target(name: "API", dependencies: [
             "HTTPCore", "Serving", "Adapters", "T5", "Rouge",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
         .executableTarget(name: "AdapterServeCLI", dependencies: [
-            "API", "Serving", "Adapters", "T5", "Tokenization", "Numerics", "Rouge",
+            "API", "Serving", "Adapters", "T5", "Tokenization", "Numerics", "Rouge", "Hub",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -64,7 +67,12 @@ let package = Package(
         // Test support shared by the HTTP test suites (a real client: curl), as HummingbirdTesting.
         .target(name: "HTTPTesting", dependencies: ["HTTPCore"], path: "Tests/HTTPTesting"),
         .testTarget(name: "HTTPCoreTests", dependencies: ["HTTPCore", "HTTPTesting"]),
-        .testTarget(name: "CLITests", dependencies: ["HTTPTesting"]),
+        // The CLI tests run the adapter-serve binary; depending on its target makes
+        // `swift build --build-tests` rebuild it, so they never test a stale binary.
+        .testTarget(name: "CLITests", dependencies: ["HTTPTesting", "AdapterServeCLI"]),
+        .testTarget(name: "HubTests", dependencies: ["Hub", "HTTPTesting", "API", "Serving",
+                                                     .product(name: "Logging", package: "swift-log")],
+                    exclude: ["fake_hub.py"]),
         .testTarget(name: "APITests", dependencies: ["API", "Serving", "HTTPCore", "HTTPTesting", "Adapters", "T5", "Rouge"]),
     ]
 )

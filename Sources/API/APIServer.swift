@@ -11,6 +11,11 @@ public final class APIServer: Sendable {
     let http: HTTPServer
     let logger: Logger
     let metrics = Metrics()
+    // Issue 18 (Authorization.swift, MetricsListener.swift): access rules, the /metrics listener.
+    let access: AccessGate
+    let metricsListener: HTTPServer?
+    /// The transport was handed in already listening (`StartupGate`): `start()` must not start it.
+    let transportIsRunning: Bool
 
     /// `transport`: an already listening server (`StartupGate.transport`, bound before the model
     /// loaded); nil makes a new one for `start()`.
@@ -18,13 +23,19 @@ public final class APIServer: Sendable {
         self.service = service
         self.logger = logger
         let s = service.settings
+        transportIsRunning = transport != nil
         http = transport ?? HTTPServer(configuration: HTTPServerConfiguration(host: s.host, port: s.port, maxBodyBytes: s.maxBodyBytes))
+        access = AccessGate(settings: s, logger: logger)  // issue 18
+        metricsListener = Self.makeMetricsListener(s)  // issue 18
         let metrics = self.metrics
         service.engine.onBatch = { metrics.recordBatch($0) }
     }
 
+    /// Throws `AccessError` when protected mode refuses the bind or the API keys are unusable.
     public func start() throws {
-        try http.start { [self] request in handle(request) }
+        try access.prepare()  // issue 18: protected mode, API keys
+        if !transportIsRunning { try http.start { [self] request in handle(request) } }
+        try startMetricsListener()  // issue 18: --metrics-port
     }
 
     public var boundPort: Int { http.boundPort }
@@ -35,6 +46,7 @@ public final class APIServer: Sendable {
         service.drain()
         _ = http.waitForInFlight(timeout: .seconds(service.settings.requestTimeoutSeconds))
         http.stop()
+        metricsListener?.stop()  // issue 18
     }
 
     func handle(_ request: HTTPRequest) -> HTTPResponse {
@@ -43,7 +55,11 @@ public final class APIServer: Sendable {
         let endpoint: String
         var response: HTTPResponse
         do {
-            (endpoint, response) = try route(request, adapterLabel: &adapterLabel)
+            if let denied = access.denial(for: request) {  // issue 18: keys, admin token, disabled admin
+                (endpoint, response) = (Self.endpointName(request), denied)
+            } else {
+                (endpoint, response) = try route(request, adapterLabel: &adapterLabel)
+            }
         } catch {
             endpoint = Self.endpointName(request)
             var headers = HTTPHeaders()
@@ -130,14 +146,12 @@ public final class APIServer: Sendable {
             case "GET":
                 return (endpoint, .json(rawJSON: Self.json(Self.adapterJSON(try service.record(name)))))
             case "PUT":
-                try authorize(r)
                 try AdapterStoreName.validate(name)
                 let (config, weights) = try AdapterUpload.files(from: r, maxBytes: service.settings.maxBodyBytes)
                 let record = try service.putAdapter(name: name, configData: config, weightsData: weights,
                                                     replace: Self.flag(r.query("replace")))
                 return (endpoint, .json(status: 201, rawJSON: Self.json(Self.adapterJSON(record))))
             default:
-                try authorize(r)
                 try service.deleteAdapter(name: name, force: Self.flag(r.query("force")))
                 return (endpoint, HTTPResponse(status: 204))
             }
@@ -145,7 +159,6 @@ public final class APIServer: Sendable {
         if s.count == 4, s[0] == "v1", s[1] == "adapters", s[3] == "activate" {
             adapterLabel = s[2]
             try method("POST")
-            try authorize(r)
             let body = try JSONBody(r.body)
             try body.rejectUnknown(["task"])
             let task = try body.requiredString("task")
@@ -154,25 +167,10 @@ public final class APIServer: Sendable {
         }
         if s.count == 3, s[0] == "v1", s[1] == "tasks" {
             try method("DELETE")
-            try authorize(r)
             try service.deleteTask(s[2])
             return (endpoint, HTTPResponse(status: 204))
         }
         throw .notFound("not_found", "no route for \(r.method) \(r.path)")
-    }
-
-    /// Admin endpoints need the configured bearer token, compared in constant time.
-    private func authorize(_ r: HTTPRequest) throws(ServiceError) {
-        guard let token = service.settings.adminToken, !token.isEmpty else { return }
-        let header = r.headers["Authorization"] ?? ""
-        let prefix = "Bearer "
-        let given = header.hasPrefix(prefix) ? Array(header.utf8.dropFirst(prefix.utf8.count)) : []
-        let expected = Array(token.utf8)
-        var diff = UInt8(given.count == expected.count ? 0 : 1)
-        for i in 0..<expected.count { diff |= expected[i] ^ (i < given.count ? given[i] : 0) }
-        guard diff == 0 else {
-            throw ServiceError(401, "unauthorized", "this endpoint needs \"Authorization: Bearer <admin token>\"")
-        }
     }
 
     static func flag(_ value: String?) -> Bool { ["true", "1", "yes"].contains(value?.lowercased() ?? "") }

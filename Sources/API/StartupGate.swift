@@ -14,15 +14,21 @@ import Synchronization
 public final class StartupGate: Sendable {
     /// The listening transport, handed to the `APIServer` once the service is loaded.
     public let transport: HTTPServer
+    private let settings: ServiceSettings
     private let api = Mutex<APIServer?>(nil)
 
     public init(settings: ServiceSettings) {
+        self.settings = settings
         transport = HTTPServer(configuration: HTTPServerConfiguration(
             host: settings.host, port: settings.port, maxBodyBytes: settings.maxBodyBytes))
     }
 
     /// Binds and starts answering; until `open(_:)` every request gets the loading answers.
+    /// Protected mode and the API keys are checked first, so a refused start neither listens nor
+    /// loads; `APIServer.start()` applies them for real once the service is loaded.
     public func start() throws {
+        if case .refuse(let message) = ProtectedMode.decide(settings) { throw AccessError(message) }
+        try Credentials(settings: settings).load(settings)
         try transport.start { [self] request in handle(request) }
     }
 

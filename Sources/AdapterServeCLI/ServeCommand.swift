@@ -17,6 +17,7 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Port (0 picks a free port and logs it).") var port: Int?
     @Option(help: "Task used when a request names no adapter or task.") var defaultTask: String?
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
+    @OptionGroup var access: AccessOptions  // issue 18 (AccessOptions.swift)
 
     func run() throws {
         var settings = ServiceSettings()
@@ -28,6 +29,8 @@ struct ServeCommand: ParsableCommand {
         if let host { settings.host = host }
         if let port { settings.port = port }
         if let defaultTask { settings.defaultTask = defaultTask }
+        access.apply(to: &settings)  // issue 18
+        if case .refuse(let message) = ProtectedMode.decide(settings) { throw CLIError(description: message) }  // issue 18, before the slow model load
 
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
@@ -39,7 +42,7 @@ struct ServeCommand: ParsableCommand {
         guard FileManager.default.fileExists(atPath: URL(fileURLWithPath: settings.model).appendingPathComponent("config.json").path) else {
             throw CLIError(description: """
                 no model at \(settings.model) (config.json missing). Download FLAN-T5-base once, e.g.
-                  pip install -U huggingface_hub && huggingface-cli download google/flan-t5-base --local-dir \(settings.model)
+                  adapter-serve pull google/flan-t5-base --dir \(settings.model)
                 or pass --model DIR (see README: "Getting the model").
                 """)
         }
@@ -55,9 +58,14 @@ struct ServeCommand: ParsableCommand {
             logger.warning("adapter skipped", metadata: ["adapter": "\(name)", "reason": "\(reason)"])
         }
         let server = APIServer(service: service, logger: logger, transport: gate.transport)
+        let keyReload = AccessOptions.reloadKeysOnSIGHUP(server, logger: logger)  // issue 18
+        try CLIError.wrap { try server.start() }  // access rules, metrics listener (the transport already listens)
         gate.open(server)
         logger.info("listening", metadata: ["host": "\(settings.host)", "port": "\(server.boundPort)"])
         FileHandle.standardOutput.write(Data("listening on http://\(settings.host):\(server.boundPort)\n".utf8))
+        if let port = server.metricsBoundPort {  // issue 18: --metrics-port
+            FileHandle.standardOutput.write(Data("metrics on http://\(settings.host):\(port)/metrics\n".utf8))
+        }
 
         signal(SIGTERM, SIG_IGN)
         signal(SIGINT, SIG_IGN)
@@ -75,6 +83,6 @@ struct ServeCommand: ParsableCommand {
             sources.append(source)
         }
         done.wait()
-        _ = sources
+        _ = (sources, keyReload)
     }
 }

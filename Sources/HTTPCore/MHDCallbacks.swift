@@ -26,9 +26,7 @@ func mhdAccessHandler(
             method: method.map { String(cString: $0) } ?? "",
             rawPath: url.map { String(cString: $0) } ?? "/",
             rawQuery: connectionValues(connection, kind: .GET_ARGUMENT_KIND),
-            headers: HTTPHeaders(connectionValues(connection, kind: .HEADER_KIND).map {
-                HTTPHeaders.Field(name: $0.0, value: $0.1)
-            }),
+            headers: HTTPHeaders(requestHeaderFields(connection, method: method, url: url)),  // issue 18: keeps bytes hidden behind a NUL
             remoteAddress: clientAddress(connection))
         // Counted from here; mhdRequestCompleted undoes it whether the request ends well or not.
         server.inFlight.increment()

@@ -20,6 +20,8 @@ public struct ServiceSettings: Sendable, Codable, Equatable {
     public var adapterBudgetBytes: Int = 2 << 30
     public var maxEvaluateItems: Int = 50
     public var blasThreads: Int?
+    /// Issue 18: API keys, admin endpoint exposure, metrics port (AccessSettings.swift).
+    public var access = AccessSettings()
 
     public init() {}
 
@@ -51,6 +53,7 @@ public struct ServiceSettings: Sendable, Codable, Equatable {
         adapterBudgetBytes = try c.decodeIfPresent(Int.self, forKey: .adapterBudgetBytes) ?? d.adapterBudgetBytes
         maxEvaluateItems = try c.decodeIfPresent(Int.self, forKey: .maxEvaluateItems) ?? d.maxEvaluateItems
         blasThreads = try c.decodeIfPresent(Int.self, forKey: .blasThreads)
+        access = try AccessSettings(from: decoder)  // issue 18: its keys sit flat in the same file
     }
 
     /// Overrides from ADAPTER_SERVE_* environment variables (e.g. ADAPTER_SERVE_PORT,
@@ -76,6 +79,7 @@ public struct ServiceSettings: Sendable, Codable, Equatable {
         if let n = try int("MAX_NEW_TOKENS_CAP") { maxNewTokensCap = n }
         if let n = try int("REQUEST_TIMEOUT_SECONDS") { requestTimeoutSeconds = Double(n) }
         if let n = try int("BLAS_THREADS") { blasThreads = n }
+        try access.apply(environment: env)  // issue 18
     }
 
     public static func load(file: URL) throws(ServiceError) -> ServiceSettings {

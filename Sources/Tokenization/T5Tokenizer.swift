@@ -141,6 +141,14 @@ public struct T5Tokenizer: Sendable {
     /// - Parameter appendEOS: transformers' `add_special_tokens`; adds the template's tokens
     ///   (`</s>` at the end for T5).
     public func encode(_ text: String, appendEOS: Bool = true) -> [Int32] {
+        encodeCountingSteps(text, appendEOS: appendEOS).ids
+    }
+
+    /// `encode`, plus the number of elementary steps it took: bytes handed to the normalizer and
+    /// pre-tokenizer, lattice cells cleared and trie edges followed. Tests use the count to prove
+    /// that encoding costs linear work per character, which a wall-clock bound cannot show
+    /// reliably on a shared machine.
+    public func encodeCountingSteps(_ text: String, appendEOS: Bool = true) -> (ids: [Int32], steps: Int) {
         let bytes = Array(text.utf8)
         var ids: [Int32] = []
         ids.reserveCapacity(bytes.count / 3 + 4)
@@ -154,6 +162,7 @@ public struct T5Tokenizer: Sendable {
                 var startStaysAligned = true
                 let normalized = definition.normalizer?.normalize(bytes[range], startStaysAligned: &startStaysAligned)
                     ?? Array(bytes[range])
+                lattice.steps += range.count + normalized.count
                 let atStart = range.lowerBound == 0 && startStaysAligned
                 guard let normalizedMatcher else {
                     encodeWords(normalized, atStartOfInput: atStart, into: &ids, lattice: &lattice)
@@ -171,13 +180,14 @@ public struct T5Tokenizer: Sendable {
             }
         }
         if appendEOS { ids += definition.suffixIDs }
-        return ids
+        return (ids, lattice.steps)
     }
 
     private func encodeWords(_ segment: [UInt8], atStartOfInput: Bool, into ids: inout [Int32],
                              lattice: inout UnigramModel.Lattice) {
         if let preTokenizer = definition.preTokenizer {
             let words = preTokenizer.split(segment, atStartOfInput: atStartOfInput)
+            lattice.steps += segment.count + words.bytes.count
             for range in words.ranges {
                 definition.model.encode(words.bytes, range, into: &ids, lattice: &lattice)
             }

@@ -26,8 +26,12 @@ struct UnigramModel: Sendable {
         var startsAt: [Int32] = []
         var pieceID: [Int32] = []
         var reversed: [Int32] = []
+        /// Elementary steps taken so far (cells cleared, trie edges followed), for
+        /// `T5Tokenizer.encodeCountingSteps`.
+        var steps = 0
 
         mutating func reset(_ count: Int) {
+            steps += count
             if bestScore.count < count {
                 bestScore = [Double](repeating: 0, count: count)
                 startsAt = [Int32](repeating: -1, count: count)
@@ -60,6 +64,7 @@ struct UnigramModel: Sendable {
                 var node = ByteTrie.root
                 var i = position
                 while i < size {
+                    lattice.steps += 1
                     node = trie.child(of: node, word[i])
                     if node < 0 { break }
                     i += 1

@@ -17,35 +17,51 @@ import Testing
         var p = GenerationParameters(); p.maxNewTokens = 6
         // Expected tokens per adapter sha, computed directly on the model.
         var outputs: [String: [Int32]] = [:]
+        var sha: [URL: String] = [:]
         for dir in dirs {
             let a = try PEFTAdapter.load(directory: dir, base: live.service.model)
             outputs[a.info.sha256] = live.service.model.generate([GenerationRequest(ids: ids, adapter: a.weights, parameters: p)])[0]
+            sha[dir] = a.info.sha256
         }
         let expected = outputs
+        let shaOf = sha
         #expect(Set(expected.values.map { $0.description }).count == dirs.count, "fixture adapters should differ")
+        // A version counts as existing from the moment its upload is sent: a response may name
+        // it only after that, and only under the name it was uploaded as.
+        let versions = VersionLog()
+        versions.add("hot", sha[dirs[0]]!)
         #expect(try live.upload("hot", from: dirs[0]).status == 201)
         #expect(try live.call("POST", "/v1/adapters/hot/activate", json: ["task": "t"]).status == 200)
+        versions.add("cold", sha[dirs[1]]!)
         #expect(try live.upload("cold", from: dirs[1]).status == 201)
 
-        let failures = Counter()
+        let problems = Problems()
         let checked = Counter()
         DispatchQueue.concurrentPerform(iterations: 40) { i in
             do {
                 switch i % 8 {
                 case 0:
-                    _ = try live.upload("hot", from: dirs[(i / 8) % dirs.count], query: "?replace=true")
+                    let dir = dirs[(i / 8) % dirs.count]
+                    versions.add("hot", shaOf[dir]!)
+                    let r = try live.upload("hot", from: dir, query: "?replace=true")
+                    if r.status != 201 { problems.add("replace \(dir.lastPathComponent): \(r.status) \(r.text)") }
                 case 4:
-                    _ = try live.call("POST", "/v1/adapters/\(i % 16 == 4 ? "cold" : "hot")/activate", json: ["task": "t"])
+                    let name = i % 16 == 4 ? "cold" : "hot"
+                    let r = try live.call("POST", "/v1/adapters/\(name)/activate", json: ["task": "t"])
+                    if r.status != 200 { problems.add("activate \(name): \(r.status) \(r.text)") }
                 default:
                     let body: [String: Any] = ["dialogue": dialogue, "task": "t", "parameters": ["max_new_tokens": 6], "return_token_ids": true]
                     let r = try live.call("POST", "/v1/summarize", json: body)
-                    guard r.status == 200, let sha = r.adapterSHA, let want = expected[sha] else { failures.add(); return }
-                    if r.tokenIDs != want { failures.add() }
+                    guard r.status == 200, let name = r.adapterName, let reported = r.adapterSHA else {
+                        problems.add("summarize: \(r.status) \(r.text)"); return
+                    }
+                    if !versions.contains(name, reported) { problems.add("\(name) reported \(reported), never uploaded as \(name)") }
+                    if r.tokenIDs != expected[reported] { problems.add("\(name) \(reported): tokens \(r.tokenIDs) are not that version's") }
                     checked.add()
                 }
-            } catch { failures.add() }
+            } catch { problems.add("\(error)") }
         }
-        #expect(failures.value == 0)
+        #expect(problems.all.isEmpty, "\(problems.all)")
         #expect(checked.value == 30)
     }
 
@@ -86,6 +102,22 @@ final class Counter: @unchecked Sendable {
     private var n = 0
     func add() { lock.lock(); n += 1; lock.unlock() }
     var value: Int { lock.lock(); defer { lock.unlock() }; return n }
+}
+
+/// Adapter versions (name, sha256) uploaded so far, from several threads.
+final class VersionLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var versions: Set<String> = []
+    func add(_ name: String, _ sha: String) { lock.lock(); versions.insert(name + "@" + sha); lock.unlock() }
+    func contains(_ name: String, _ sha: String) -> Bool { lock.lock(); defer { lock.unlock() }; return versions.contains(name + "@" + sha) }
+}
+
+/// What went wrong, from several threads, so a failure says which call and why.
+final class Problems: @unchecked Sendable {
+    private let lock = NSLock()
+    private var items: [String] = []
+    func add(_ s: String) { lock.lock(); items.append(s); lock.unlock() }
+    var all: [String] { lock.lock(); defer { lock.unlock() }; return items }
 }
 
 final class Box: @unchecked Sendable {

@@ -12,10 +12,6 @@ enum Paths {
     static let tinyAdapters = tinyFlan.appendingPathComponent("adapters")
     static let tokenizer = repo.appendingPathComponent("assets/flan-t5-base")
     static let dialogSum = repo.appendingPathComponent("assets/dialogsum")
-    static var ready: Bool {
-        FileManager.default.fileExists(atPath: tokenizer.appendingPathComponent("tokenizer.json").path)
-            && FileManager.default.fileExists(atPath: tinyFlan.appendingPathComponent("model.safetensors").path)
-    }
     static let lab = "Summarize the following conversation.\n\n{dialogue}\n\nSummary: "
 }
 

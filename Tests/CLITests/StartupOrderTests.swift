@@ -82,6 +82,14 @@ import Testing
         #expect(starting != nil && listening != nil && starting! < listening!, "\(text)")
     }
 
+    /// Protected mode is decided before the bind: a refused start never listens, nor loads.
+    @Test func refusedStartNeverBinds() throws {
+        let r = try CLI.run(["serve", "--model", CLI.fixtures.appendingPathComponent("tiny-flan").path, "--tokenizer", CLI.tokenizer.path,
+                             "--adapters", try TemporaryDirectory().url.path, "--host", "0.0.0.0", "--port", "0"])
+        #expect(r.exitCode == 1 && r.stderr.contains("ADAPTER_SERVE_ADMIN_TOKEN"), "\(r.stderr)")
+        #expect(!r.stdoutText.contains("starting on") && !r.stderr.contains("bound, loading model"), "\(r.stdoutText)")
+    }
+
     @Test func healthcheckFailsOnRefusedSilentAndBadTargets() throws {
         // A bound socket that does not listen: connecting is refused, and nobody else can take the port.
         let closed = try LoopbackSocket(listen: false)

@@ -83,18 +83,35 @@ import Numerics
         #expect(message?.contains("safe_serialization") == true)
     }
 
-    @Test func shardedCheckpointLoads() throws {
-        let c = try T5Config.parse(Data(Self.tinyConfig.utf8))
-        let entries = Self.tensors(c)
+    /// The tiny FLAN fixture split into two shards with an index must be the same model: it
+    /// generates transformers' tokens for every base case, as the single file does.
+    @Test func shardedCheckpointEqualsSingleFile() throws {
+        let source = FixturePaths.models.appendingPathComponent("tiny-flan")
+        let file = try SafeTensors(mapping: source.appendingPathComponent("model.safetensors").path)
+        let entries = file.tensors.keys.sorted().map { name in
+            let info = file.tensors[name]!
+            return SafeTensorsWriter.Entry(name: name, dtype: info.dtype, shape: info.shape, data: Data(file.rawBytes(info)))
+        }
         let dir = try makeDir([])
+        try FileManager.default.removeItem(at: dir.appendingPathComponent("config.json"))
+        try FileManager.default.copyItem(at: source.appendingPathComponent("config.json"), to: dir.appendingPathComponent("config.json"))
         let half = entries.count / 2
-        try SafeTensorsWriter.write(Array(entries[..<half]), to: dir.appendingPathComponent("model-00001-of-00002.safetensors"))
-        try SafeTensorsWriter.write(Array(entries[half...]), to: dir.appendingPathComponent("model-00002-of-00002.safetensors"))
+        let shards = ["model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"]
+        try SafeTensorsWriter.write(Array(entries[..<half]), to: dir.appendingPathComponent(shards[0]))
+        try SafeTensorsWriter.write(Array(entries[half...]), to: dir.appendingPathComponent(shards[1]))
         var map: [String: String] = [:]
-        for (i, e) in entries.enumerated() { map[e.name] = i < half ? "model-00001-of-00002.safetensors" : "model-00002-of-00002.safetensors" }
+        for (i, e) in entries.enumerated() { map[e.name] = shards[i < half ? 0 : 1] }
         try JSONSerialization.data(withJSONObject: ["metadata": [:], "weight_map": map])
             .write(to: dir.appendingPathComponent("model.safetensors.index.json"))
-        _ = try T5ForConditionalGeneration(directory: dir)
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("model.safetensors").path))
+
+        let sharded = try T5ForConditionalGeneration(directory: dir)
+        let cases = ReferenceCase.baseOnly.filter { $0.model == "tiny-flan" }
+        #expect(!cases.isEmpty)
+        for c in cases {
+            let tokens = sharded.generate([GenerationRequest(ids: c.inputIDs, adapter: nil, parameters: c.parameters)])[0]
+            #expect(tokens == c.tokenIDs, "\(c.id)")
+        }
     }
 
     @Test

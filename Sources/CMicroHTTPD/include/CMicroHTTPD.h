@@ -70,6 +70,10 @@ int adapter_serve_response_queue(struct MHD_Connection *connection,
 /// Returns 0 on success, -1 when unknown.
 int adapter_serve_client_address(struct MHD_Connection *connection, char *buf, size_t buf_len);
 
+/// Bytes of the request line plus headers plus the blank line (header_size.c; issue 18 uses it
+/// to find the end of the header block in libmicrohttpd's read buffer). 0 when unknown.
+size_t adapter_serve_request_header_size(struct MHD_Connection *connection);
+
 #ifdef __cplusplus
 }
 #endif
