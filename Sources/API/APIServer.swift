@@ -24,11 +24,17 @@ public final class APIServer: Sendable {
         self.logger = logger
         let s = service.settings
         transportIsRunning = transport != nil
-        http = transport ?? HTTPServer(configuration: HTTPServerConfiguration(host: s.host, port: s.port, maxBodyBytes: s.maxBodyBytes))
+        http = transport ?? Self.makeTransport(s)
         access = AccessGate(settings: s, logger: logger)  // issue 18
         metricsListener = Self.makeMetricsListener(s)  // issue 18
         let metrics = self.metrics
         service.engine.onBatch = { metrics.recordBatch($0) }
+    }
+
+    /// The listening transport for these settings: the one place its configuration is made
+    /// (`StartupGate` binds it before the model loads).
+    static func makeTransport(_ s: ServiceSettings) -> HTTPServer {
+        HTTPServer(configuration: HTTPServerConfiguration(host: s.host, port: s.port, maxBodyBytes: s.maxBodyBytes))
     }
 
     /// Throws `AccessError` when protected mode refuses the bind or the API keys are unusable.

@@ -19,8 +19,7 @@ public final class StartupGate: Sendable {
 
     public init(settings: ServiceSettings) {
         self.settings = settings
-        transport = HTTPServer(configuration: HTTPServerConfiguration(
-            host: settings.host, port: settings.port, maxBodyBytes: settings.maxBodyBytes))
+        transport = APIServer.makeTransport(settings)
     }
 
     /// Binds and starts answering; until `open(_:)` every request gets the loading answers.
