@@ -49,7 +49,7 @@ let package = Package(
             "HTTPCore", "Serving", "Adapters", "T5", "Rouge",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Prometheus", package: "swift-prometheus"),
-        ]),
+        ], resources: [.embedInCode("openapi.json")]),
         .executableTarget(name: "AdapterServeCLI", dependencies: [
             "API", "Serving", "Adapters", "T5", "Tokenization", "Numerics", "Rouge",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

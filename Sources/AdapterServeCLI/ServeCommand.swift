@@ -17,6 +17,7 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Port (0 picks a free port and logs it).") var port: Int?
     @Option(help: "Task used when a request names no adapter or task.") var defaultTask: String?
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
+    @Option(help: "Log format: text, json (one object per line) or auto (text on a terminal, else json).") var logFormat: String?
 
     func run() throws {
         var settings = ServiceSettings()
@@ -30,11 +31,11 @@ struct ServeCommand: ParsableCommand {
         if let defaultTask { settings.defaultTask = defaultTask }
 
         let level = Logger.Level(rawValue: logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var h = StreamLogHandler.standardError(label: label)
-            h.logLevel = level
-            return h
+        let formatName = logFormat ?? settings.logFormat ?? LogFormat.auto.rawValue
+        guard let format = LogFormat(rawValue: formatName) else {
+            throw CLIError(description: "log format '\(formatName)' is not one of: text, json, auto")
         }
+        format.bootstrap(level: level)
         let logger = Logger(label: "adapter-serve")
         guard FileManager.default.fileExists(atPath: URL(fileURLWithPath: settings.model).appendingPathComponent("config.json").path) else {
             throw CLIError(description: """

@@ -127,7 +127,8 @@ public final class AdapterServeService: @unchecked Sendable {
     /// Runs on the engine thread, so it sees routes exactly as of this request's turn.
     func resolveAdapter(explicit: [String]?, task: String?) -> Result<ResolvedAdapter?, ServiceError> {
         var names: [String]
-        if let explicit, !explicit.isEmpty {
+        if let explicit {
+            guard !explicit.isEmpty else { return .success(nil) }  // an explicit empty list is the base model
             names = explicit
         } else if let task {
             guard let name = route(for: task) else {

@@ -20,6 +20,8 @@ public struct ServiceSettings: Sendable, Codable, Equatable {
     public var adapterBudgetBytes: Int = 2 << 30
     public var maxEvaluateItems: Int = 50
     public var blasThreads: Int?
+    /// `text`, `json` (one object per line) or `auto` (text on a terminal); see API.LogFormat.
+    public var logFormat: String?
 
     public init() {}
 
@@ -29,7 +31,7 @@ public struct ServiceSettings: Sendable, Codable, Equatable {
         case maxQueue = "max_queue", maxBodyBytes = "max_body_bytes", maxInputTokens = "max_input_tokens"
         case maxNewTokensCap = "max_new_tokens_cap", requestTimeoutSeconds = "request_timeout_seconds"
         case adapterBudgetBytes = "adapter_budget_bytes", maxEvaluateItems = "max_evaluate_items"
-        case blasThreads = "blas_threads"
+        case blasThreads = "blas_threads", logFormat = "log_format"
     }
 
     public init(from decoder: Decoder) throws {
@@ -51,6 +53,7 @@ public struct ServiceSettings: Sendable, Codable, Equatable {
         adapterBudgetBytes = try c.decodeIfPresent(Int.self, forKey: .adapterBudgetBytes) ?? d.adapterBudgetBytes
         maxEvaluateItems = try c.decodeIfPresent(Int.self, forKey: .maxEvaluateItems) ?? d.maxEvaluateItems
         blasThreads = try c.decodeIfPresent(Int.self, forKey: .blasThreads)
+        logFormat = try c.decodeIfPresent(String.self, forKey: .logFormat)
     }
 
     /// Overrides from ADAPTER_SERVE_* environment variables (e.g. ADAPTER_SERVE_PORT,
@@ -76,6 +79,7 @@ public struct ServiceSettings: Sendable, Codable, Equatable {
         if let n = try int("MAX_NEW_TOKENS_CAP") { maxNewTokensCap = n }
         if let n = try int("REQUEST_TIMEOUT_SECONDS") { requestTimeoutSeconds = Double(n) }
         if let n = try int("BLAS_THREADS") { blasThreads = n }
+        if let s = v("LOG_FORMAT") { logFormat = s }
     }
 
     public static func load(file: URL) throws(ServiceError) -> ServiceSettings {
