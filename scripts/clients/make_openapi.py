@@ -1,3 +1,7 @@
+"""Writes the OpenAPI 3.1 document of AdapterServe (Sources/API/openapi.json, linked as openapi.json
+at the repository root and compiled into the server): `make_openapi.py OUT` writes it,
+`make_openapi.py --check FILE` fails when FILE is not what this script generates. The routes must
+match RouteTable in Sources/API/Routes.swift (OpenAPIRouteTests checks both ways)."""
 import json
 S = lambda **k: k
 def ref(n): return {"$ref": f"#/components/schemas/{n}"}
@@ -90,6 +94,8 @@ completion_req = {"type": "object", "required": ["model", "prompt"], "additional
     "suffix": neutral({"type": ["string", "null"]}),
   })}
 completion_req["properties"]["max_tokens"] = {"type": ["integer", "null"], "default": 16}
+completion_req["examples"] = [{"model": "base", "prompt": "Summarize: #Person1#: Hi.", "temperature": 0, "max_tokens": 8},
+                              {"model": "lora-qv", "prompt": ["Hello", "world"], "n": 2, "seed": 1, "max_tokens": 4, "stop": ["."]}]
 message = {"type": "object", "required": ["role", "content"], "properties": {
   "role": {"type": "string", "enum": ["system", "developer", "user", "assistant"]},
   "content": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "object", "required": ["type", "text"],
@@ -113,6 +119,9 @@ chat_req = {"type": "object", "required": ["model", "messages"], "additionalProp
     **{k: neutral({"type": "null"}) for k in ["reasoning_effort", "prediction", "audio", "web_search_options", "verbosity"]},
   })}
 chat_req["properties"]["max_tokens"] = {"type": ["integer", "null"], "description": "Defaults to the server's max_new_tokens_cap."}
+chat_req["examples"] = [{"model": "prompt-20", "temperature": 0, "max_tokens": 8,
+                         "messages": [{"role": "system", "content": "Summarize the following conversation."},
+                                      {"role": "user", "content": "#Person1#: Hi.\n\nSummary: "}]}]
 usage = {"type": "object", "required": ["prompt_tokens", "completion_tokens", "total_tokens"],
          "properties": {k: {"type": "integer"} for k in ["prompt_tokens", "completion_tokens", "total_tokens"]}}
 finish = {"type": "string", "enum": ["stop", "length"]}
@@ -136,9 +145,10 @@ model = {"type": "object", "required": ["id", "object", "created", "owned_by"], 
 
 x_adapter = {"X-Adapter": {"$ref": "#/components/headers/X-Adapter"}}
 def body(schema, required=True): return {"required": required, "content": {"application/json": {"schema": schema}}}
-name_param = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}, "description": "Adapter name: 1-64 of A-Z a-z 0-9 . _ -"}
-task_param = {"name": "task", "in": "path", "required": True, "schema": {"type": "string"}}
-model_param = {"name": "model", "in": "path", "required": True, "schema": {"type": "string"}}
+name_param = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}, "example": "lora-qv",
+              "description": "Adapter name: 1-64 of A-Z a-z 0-9 . _ -"}
+task_param = {"name": "task", "in": "path", "required": True, "schema": {"type": "string"}, "example": "dialogsum"}
+model_param = {"name": "model", "in": "path", "required": True, "schema": {"type": "string"}, "example": "base"}
 auth = [{}, {"adminToken": []}]
 status_obj = {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}}
 
@@ -228,7 +238,8 @@ doc = {
        "task": {"type": ["string", "null"]},
        "prompt_template": {"type": ["string", "null"], "description": "Must contain {dialogue}."},
        "parameters": {"anyOf": [ref("GenerationParameters"), {"type": "null"}]},
-       "return_token_ids": {"type": ["boolean", "null"]}}},
+       "return_token_ids": {"type": ["boolean", "null"]}},
+       "examples": [{"dialogue": "#Person1#: Hi.\n#Person2#: Hello.", "adapter": "lora-qv", "parameters": {"max_new_tokens": 8}, "return_token_ids": True}]},
    "SummarizeResponse": {"type": "object", "required": ["summary", "adapter", "task", "usage", "timing_ms"], "properties": {
        "summary": {"type": "string"}, "adapter": {"anyOf": [ref("AdapterReference"), {"type": "null"}]}, "task": {"type": ["string", "null"]},
        "usage": {"type": "object", "required": ["input_tokens", "output_tokens"], "properties": {"input_tokens": {"type": "integer"}, "output_tokens": {"type": "integer"}}},
@@ -239,7 +250,9 @@ doc = {
                  "properties": {"dialogue": {"type": "string"}, "reference": {"type": "string"}}}},
        "adapters": {"type": ["array", "null"], "items": {"type": "string"}, "minItems": 1, "maxItems": 8, "description": "\"base\", adapter names, or \"lora+prompt\"."},
        "prompt_template": {"type": ["string", "null"]},
-       "parameters": {"anyOf": [ref("GenerationParameters"), {"type": "null"}]}}},
+       "parameters": {"anyOf": [ref("GenerationParameters"), {"type": "null"}]}},
+       "examples": [{"items": [{"dialogue": "#Person1#: Hi.", "reference": "They greet."}], "adapters": ["base", "lora-qv"],
+                     "parameters": {"max_new_tokens": 4}}]},
    "EvaluateResponse": {"type": "object", "required": ["items", "rows"], "properties": {"items": {"type": "integer"}, "rows": {"type": "array", "items": ref("EvaluationRow")}}},
    "EvaluationRow": eval_row,
    "Adapter": adapter,
@@ -251,4 +264,9 @@ doc = {
    "Model": model,
   }}}
 import sys
-open(sys.argv[1], "w").write(json.dumps(doc, indent=2) + "\n")
+text = json.dumps(doc, indent=2) + "\n"
+if sys.argv[1] == "--check":
+    if open(sys.argv[2]).read() != text:
+        sys.exit(f"{sys.argv[2]} differs from what scripts/clients/make_openapi.py generates; run: python3 scripts/clients/make_openapi.py {sys.argv[2]}")
+else:
+    open(sys.argv[1], "w").write(text)
