@@ -6,6 +6,7 @@ import T5
 /// generation parameters with OpenAI's defaults: temperature 1 (sampling; 0 means greedy),
 /// top_p 1, no top-k, n 1, max_tokens 16 for completions and the server's cap for chat.
 struct OpenAICompletionRequest {
+    /// Choices per request (n times the prompts), each a sequence in the engine's batch.
     static let maxChoices = 8
     static let maxStops = 4
 
@@ -56,6 +57,9 @@ struct OpenAICompletionRequest {
         parameters = p
         n = try body.openAI("n") { b throws(ServiceError) in try b.int("n") } ?? 1
         guard (1...Self.maxChoices).contains(n) else { throw .invalid("n", "n must be between 1 and \(Self.maxChoices)") }
+        guard prompts.count * n <= Self.maxChoices else {
+            throw .invalid("n", "n times the number of prompts must be at most \(Self.maxChoices); got \(prompts.count) x \(n)")
+        }
         stop = try Self.stops(body)
         if let bestOf = try body.openAI("best_of", { b throws(ServiceError) in try b.int("best_of") }), bestOf != n {
             throw .unsupported("best_of", neutral: "null, or equal to n")

@@ -65,7 +65,8 @@ extension APIServer {
     private func runAll(_ jobs: [SummarizeRequest]) throws(OpenAIError) -> [SummarizeResult] {
         let slots = ResultList<SummarizeResult>(count: jobs.count)
         let group = DispatchGroup()
-        for (i, job) in jobs.enumerated() {
+        if jobs.count == 1 { slots.set(0, Result { () throws(ServiceError) in try service.summarize(jobs[0]) }) }
+        for (i, job) in jobs.enumerated() where jobs.count > 1 {
             group.enter()
             Thread.detachNewThread { [service] in
                 slots.set(i, Result { () throws(ServiceError) in try service.summarize(job) })

@@ -166,6 +166,7 @@ import Testing
             ("/v1/completions", ["max_tokens": 0], 400, "invalid_value", "max_tokens"),
             ("/v1/completions", ["num_beams": 2], 400, "invalid_value", "num_beams"),
             ("/v1/completions", ["n": 9], 400, "invalid_value", "n"),
+            ("/v1/completions", ["n": 3, "prompt": ["a", "b", "c"]], 400, "invalid_value", "n"),
             ("/v1/completions", ["stop": ["a", "b", "c", "d", "e"]], 400, "invalid_value", "stop"),
             ("/v1/completions", ["prompt": [1, 2, 3]], 400, "invalid_value", "prompt"),
             ("/v1/completions", ["model": "missing"], 404, "model_not_found", "model"),

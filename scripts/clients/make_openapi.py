@@ -73,7 +73,7 @@ common_props = {
   "max_tokens": nullable("integer"),
   "temperature": {"type": ["number", "null"], "default": 1, "description": "0 is greedy decoding; above 0 samples with this temperature."},
   "top_p": {"type": ["number", "null"], "default": 1},
-  "n": {"type": ["integer", "null"], "default": 1, "minimum": 1, "maximum": 8, "description": "Choices per prompt; with a seed, choice i samples with seed + i."},
+  "n": {"type": ["integer", "null"], "default": 1, "minimum": 1, "maximum": 8, "description": "Choices per prompt (n times the prompts at most 8); with a seed, choice i samples with seed + i."},
   "seed": nullable("integer"),
   "stop": stop,
   "stream": {"type": ["boolean", "null"], "description": "true is refused with 400 streaming_unavailable until token streaming is available."},
