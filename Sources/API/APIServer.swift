@@ -37,7 +37,7 @@ public final class APIServer: Sendable {
 
     func handle(_ request: HTTPRequest) -> HTTPResponse {
         let requestID = RequestID.accept(request.headers[RequestID.header])
-        var response = RequestID.$current.withValue(requestID) { handleIdentified(request) }
+        var response = RequestID.with(requestID) { handleIdentified(request) }
         response.headers.set(RequestID.header, requestID)
         return response
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Serving
 
 /// The id that ties a request's response to its log lines. A client's `X-Request-Id` is kept when
 /// it is safe to echo and to log (at most 128 of `[A-Za-z0-9._-]`: no header or log injection);
@@ -8,9 +9,14 @@ public enum RequestID {
     public static let header = "X-Request-Id"
     public static let maxLength = 128
 
-    /// Bound for the duration of one request on the thread handling it; the metadata provider
-    /// copies it onto every log line written there.
-    @TaskLocal public static var current: String?
+    /// The id bound for the request being handled (Serving's RequestContext, which also carries
+    /// it onto the engine thread); the metadata provider copies it onto every log line.
+    public static var current: String? { RequestContext.requestID }
+
+    /// Runs `body` with `id` as the current request id.
+    public static func with<T>(_ id: String, _ body: () throws -> T) rethrows -> T {
+        try RequestContext.$requestID.withValue(id, operation: body)
+    }
 
     public static func accept(_ given: String?) -> String {
         if let given, isValid(given) { return given }

@@ -293,8 +293,9 @@ public final class AdapterServeService: @unchecked Sendable {
 
     /// Runs `body` on the engine thread, in order with queued requests.
     func onEngine<T: Sendable>(_ body: @escaping @Sendable () throws(ServiceError) -> T) throws(ServiceError) -> T {
+        let requestID = RequestContext.requestID
         do {
-            return try engine.perform { try body() }
+            return try engine.perform { try RequestContext.$requestID.withValue(requestID) { try body() } }
         } catch let e as ServiceError {
             throw e
         } catch {

@@ -28,7 +28,7 @@ import Testing
     @Test func jsonLogLinesCarryTheRequestID() throws {
         let scratch = try TemporaryDirectory()
         let logFile = scratch.file("log.jsonl")
-        FileManager.default.createFile(atPath: logFile.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
         let sink = JSONLineSink(handle: try FileHandle(forWritingTo: logFile))
         let logger = Logger(label: "json-test") { label in
             JSONLogHandler(label: label, metadataProvider: RequestID.metadataProvider, sink: sink)
@@ -44,7 +44,13 @@ import Testing
         let res = try curl(["-X", "POST", "-H", "X-Request-Id: req-42", "--data-binary",
                             #"{"model": "base", "prompt": "Hello world", "max_tokens": 2}"#,
                             "http://127.0.0.1:\(server.boundPort)/v1/completions"])
+        let dir = Paths.tinyAdapters.appendingPathComponent("lora-qv")
+        let upload = try curl(["-X", "PUT", "-H", "X-Request-Id: up-7",
+                               "-F", "adapter_config.json=@\(dir.appendingPathComponent("adapter_config.json").path)",
+                               "-F", "adapter_model.safetensors=@\(dir.appendingPathComponent("adapter_model.safetensors").path)",
+                               "http://127.0.0.1:\(server.boundPort)/v1/adapters/lq"])
         server.drainAndStop()
+        #expect(upload.status == 201)
         #expect(res.status == 200 && res.headers["X-Request-Id"] == "req-42")
         let lines = try String(contentsOf: logFile, encoding: .utf8).split(separator: "\n")
         let objects = try lines.map { try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
@@ -54,17 +60,20 @@ import Testing
         #expect(request["adapter"] as? String == "base" && request["output_tokens"] as? String == "2")
         #expect(request["level"] as? String == "info" && request["label"] as? String == "json-test")
         #expect((request["ts"] as? String)?.hasSuffix("Z") == true)
+        // Logged on the engine thread, where the upload is stored in order with generations.
+        let stored = try #require(objects.first { $0["message"] as? String == "stored adapter" })
+        #expect(stored["request_id"] as? String == "up-7" && stored["adapter"] as? String == "lq")
     }
 
     /// Lines logged while a request is bound get its id from the metadata provider; others do not.
     @Test func metadataProviderFollowsTheBoundRequest() throws {
         let scratch = try TemporaryDirectory()
         let logFile = scratch.file("log.jsonl")
-        FileManager.default.createFile(atPath: logFile.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
         let sink = JSONLineSink(handle: try FileHandle(forWritingTo: logFile))
         var logger = Logger(label: "p") { JSONLogHandler(label: $0, metadataProvider: RequestID.metadataProvider, sink: sink) }
         logger[metadataKey: "component"] = "test"
-        RequestID.$current.withValue("bound-1") { logger.info("inside", metadata: ["n": "1"]) }
+        RequestID.with("bound-1") { logger.info("inside", metadata: ["n": "1"]) }
         logger.warning("outside")
         let objects = try String(contentsOf: logFile, encoding: .utf8).split(separator: "\n").map {
             try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])

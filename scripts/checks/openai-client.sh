@@ -13,3 +13,12 @@ stream=()
 "$PY" scripts/clients/openai_client_check.py --base-url "$BASE_URL" --base-id tiny-flan \
   --dialogues assets/dialogsum/dialogsum.test.jsonl --count 2 \
   --adapters lora-qv prompt-20 lora-qv+prompt-20 "${stream[@]}"
+# The server ran with --log-format json: every stderr line is one JSON object, and each request
+# line names its request id.
+"$PY" - "$SCRATCH/server.log" <<'PY'
+import json, sys
+objects = [json.loads(line) for line in open(sys.argv[1]).read().splitlines()]
+requests = [o for o in objects if o.get("message") == "request"]
+assert requests and all(o.get("request_id") for o in requests), "request log lines without request_id"
+print(f"ok   {len(objects)} JSON log lines, {len(requests)} request lines with request_id")
+PY

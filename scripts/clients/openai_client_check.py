@@ -79,6 +79,7 @@ def main():
             check(c.usage.prompt_tokens == ref["usage"]["input_tokens"], f"completion prompt tokens ({label})")
             check(c.choices[0].finish_reason == expected_finish(ref["token_ids"]), f"completion finish_reason ({label})")
             check(c.model == served and raw.headers.get("x-adapter") == ref_adapter, f"completion model/X-Adapter ({label})")
+            check(bool(c._request_id) and c._request_id == raw.headers.get("x-request-id"), f"completion request id ({label})")
 
             chat = client.chat.completions.create(
                 model=model, temperature=0, max_tokens=MAX_TOKENS,
