@@ -37,6 +37,17 @@ import Testing
         #expect(!text.contains("random-") && text.contains(#"adapter="unknown""#))
     }
 
+    /// The per-token histograms the engine will feed: one first-token and n-1 gap observations.
+    @Test func tokenTimingHistogramsRecordPerAdapter() {
+        let metrics = Metrics()
+        metrics.recordTokenTiming(adapter: "lq", firstToken: 0.2, gaps: [0.01, 0.02, 0.03])
+        let text = metrics.registry.emitToString()
+        #expect(text.contains(#"adapterserve_time_to_first_token_seconds_count{adapter="lq"} 1"#))
+        #expect(text.contains(#"adapterserve_time_to_first_token_seconds_bucket{adapter="lq",le="0.25"} 1"#))
+        #expect(text.contains(#"adapterserve_time_between_tokens_seconds_count{adapter="lq"} 3"#))
+        #expect(text.contains(#"adapterserve_time_between_tokens_seconds_bucket{adapter="lq",le="0.01"} 1"#))
+    }
+
     @Test func adapterLabelsAreCapped() {
         let metrics = Metrics()
         let names = (0..<(Metrics.adapterLabelCap + 6)).map { "a\($0)" }
