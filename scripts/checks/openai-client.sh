@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The official `openai` Python client (PyPI, in .venv-clients) against a live server on the tiny
 # model: completions, chat and models for the base, a LoRA, a soft prompt and both stacked, each
-# answer equal to /v1/summarize's for the same encoder input. OPENAI_CHECK_STREAM=1 adds the
-# streamed calls (for when token streaming lands).
+# answer equal to /v1/summarize's for the same encoder input; LangChain's ChatOpenAI and OpenAI too.
+# OPENAI_CHECK_STREAM=1 adds the streamed calls (for when token streaming lands).
 source "$(dirname "$0")/../clients/live-server.sh"
 clients_venv
 start_server

@@ -1,5 +1,6 @@
-"""The official `openai` client against a live adapter-serve: completions, chat and models (and,
-with --stream, streaming) must give exactly what /v1/summarize gives for the same encoder input.
+"""The official `openai` client (and LangChain's OpenAI wrappers) against a live adapter-serve:
+completions, chat and models (and, with --stream, streaming) must give exactly what /v1/summarize
+gives for the same encoder input.
 
 Greedy decoding (temperature 0) is deterministic, so equality is exact. Summarize applies the lab
 prompt template; the completion is sent the template-expanded text (prompt = encoder input as
@@ -98,6 +99,17 @@ def main():
                     messages=[{"role": "system", "content": SYSTEM}, {"role": "user", "content": USER.replace("{dialogue}", dialogue)}])
                     if e.choices]
                 check("".join(deltas) == ref["summary"], f"streamed chat == summarize ({label})")
+
+    # LangChain's OpenAI wrappers send OpenAI's other fields with neutral values (frequency_penalty 0,
+    # n 1, ...); they must be accepted and change nothing.
+    from langchain_openai import ChatOpenAI, OpenAI as LangChainOpenAI
+    for model in ["base"] + args.adapters[:1]:
+        ref, _ = summarize(args.base_url, dialogues[0], model)
+        chat = ChatOpenAI(base_url=args.base_url + "/v1", api_key="none", model=model, temperature=0, max_tokens=MAX_TOKENS)
+        reply = chat.invoke([("system", SYSTEM), ("user", USER.replace("{dialogue}", dialogues[0]))])
+        check(reply.content == ref["summary"], f"LangChain ChatOpenAI == summarize ({model})")
+        llm = LangChainOpenAI(base_url=args.base_url + "/v1", api_key="none", model=model, temperature=0, max_tokens=MAX_TOKENS)
+        check(llm.invoke(TEMPLATE.replace("{dialogue}", dialogues[0])) == ref["summary"], f"LangChain OpenAI == summarize ({model})")
 
     if not args.stream:
         try:
