@@ -52,7 +52,7 @@ let package = Package(
             "HTTPCore", "Serving", "Adapters", "T5", "Rouge",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Prometheus", package: "swift-prometheus"),
-        ]),
+        ], resources: [.embedInCode("openapi.json")]),
         .executableTarget(name: "AdapterServeCLI", dependencies: [
             "API", "Serving", "Adapters", "T5", "Tokenization", "Numerics", "Rouge", "Hub",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
