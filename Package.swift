@@ -3,7 +3,7 @@
 //
 // Layers, dependencies pointing one way:
 //   C shims (CBLAS, CMicroHTTPD, CZlib, CCrypto) -> Numerics -> Tokenization, T5 -> Adapters -> Serving
-//   -> HTTPCore, API -> adapter-serve (CLI). Rouge stands alone (used by Serving and the CLI).
+//   -> HTTPCore, API -> adapter-serve (CLI). Rouge and Bleu stand alone (used by Serving and the CLI).
 import PackageDescription
 
 /// Hot numeric code is built with the vector units of the machines we run on (AVX2 + FMA,
@@ -40,6 +40,7 @@ let package = Package(
         .target(name: "T5", dependencies: ["Numerics"], swiftSettings: hotCode),
         .target(name: "Adapters", dependencies: ["T5", "Numerics", "CCrypto"], swiftSettings: hotCode),
         .target(name: "Rouge"),
+        .target(name: "Bleu"),
         .target(name: "Serving", dependencies: [
             "Adapters", "T5", "Tokenization", "Numerics", "Rouge",
             .product(name: "Logging", package: "swift-log"),
@@ -61,6 +62,7 @@ let package = Package(
         .testTarget(name: "T5Tests", dependencies: ["T5", "Numerics"]),
         .testTarget(name: "AdaptersTests", dependencies: ["Adapters", "T5", "Numerics"]),
         .testTarget(name: "RougeTests", dependencies: ["Rouge"]),
+        .testTarget(name: "BleuTests", dependencies: ["Bleu"]),
         // Test support shared by the HTTP test suites (a real client: curl), as HummingbirdTesting.
         .target(name: "HTTPTesting", dependencies: ["HTTPCore"], path: "Tests/HTTPTesting"),
         .testTarget(name: "HTTPCoreTests", dependencies: ["HTTPCore", "HTTPTesting"]),

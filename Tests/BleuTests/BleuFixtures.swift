@@ -1,0 +1,82 @@
+import Foundation
+
+/// The sacreBLEU outputs recorded by scripts/reference/make_bleu_fixtures.py.
+enum BleuFixtures {
+    static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Fixtures/bleu")
+
+    struct File<Case: Decodable & Sendable>: Decodable, Sendable {
+        let sacrebleu: String
+        let cases: [Case]
+    }
+
+    struct TokenCase: Decodable, Sendable, CustomTestStringConvertibleCase {
+        let line: String
+        let tokens: [String]
+        var label: String { line.debugDescription }
+    }
+
+    /// sacreBLEU's BLEUScore fields for one sentence_bleu or corpus_bleu call.
+    struct Expected: Decodable, Sendable {
+        let score: Double
+        let precisions: [Double]
+        let bp: Double
+        let counts: [Int]
+        let totals: [Int]
+        let sys_len: Int
+        let ref_len: Int
+        let signature: String
+    }
+
+    struct SentenceCase: Decodable, Sendable, CustomTestStringConvertibleCase {
+        let id: String
+        let hypothesis: String
+        let references: [String]
+        let expected: Expected
+        var label: String { id }
+
+        enum CodingKeys: String, CodingKey { case id, hypothesis, references }
+        init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            id = try c.decode(String.self, forKey: .id)
+            hypothesis = try c.decode(String.self, forKey: .hypothesis)
+            references = try c.decode([String].self, forKey: .references)
+            expected = try Expected(from: decoder)
+        }
+    }
+
+    struct CorpusCase: Decodable, Sendable, CustomTestStringConvertibleCase {
+        let id: String
+        let hypotheses: [String]
+        let references: [[String]]
+        let expected: Expected
+        var label: String { id }
+
+        enum CodingKeys: String, CodingKey { case id, hypotheses, references }
+        init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            id = try c.decode(String.self, forKey: .id)
+            hypotheses = try c.decode([String].self, forKey: .hypotheses)
+            references = try c.decode([[String]].self, forKey: .references)
+            expected = try Expected(from: decoder)
+        }
+    }
+
+    /// A missing or unreadable fixture is a failure with its path, never an empty parameter list.
+    static func load<Case: Decodable & Sendable>(_ name: String, as: Case.Type) -> File<Case> {
+        let url = directory.appendingPathComponent(name)
+        do {
+            return try JSONDecoder().decode(File<Case>.self, from: Data(contentsOf: url))
+        } catch {
+            fatalError("cannot read fixture \(url.path): \(error)")
+        }
+    }
+
+    static let tokens = load("tokens.json", as: TokenCase.self)
+    static let sentences = load("sentences.json", as: SentenceCase.self)
+    static let corpora = load("corpora.json", as: CorpusCase.self)
+}
+
+/// Parameterised test arguments print their fixture id rather than the whole texts.
+protocol CustomTestStringConvertibleCase: CustomStringConvertible { var label: String { get } }
+extension CustomTestStringConvertibleCase { var description: String { label } }
