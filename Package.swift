@@ -52,7 +52,7 @@ let package = Package(
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
         .executableTarget(name: "AdapterServeCLI", dependencies: [
-            "API", "Serving", "Adapters", "T5", "Tokenization", "Numerics", "Rouge",
+            "API", "Serving", "Adapters", "T5", "Tokenization", "Numerics", "Rouge", "Bleu",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

@@ -1,7 +1,7 @@
 """Records sacreBLEU (the PyPI package pinned in requirements.txt) as the reference the Swift `Bleu`
 module must match. Needs only sacrebleu, so a small venv of its own is enough:
 
-    python3 -m venv .venv-bleu && .venv-bleu/bin/pip install sacrebleu==2.6.0
+    python3 -m venv .venv-bleu && .venv-bleu/bin/pip install sacrebleu==2.6.0 rouge-score==0.1.2 nltk==3.10.4
     .venv-bleu/bin/python scripts/reference/make_bleu_fixtures.py
 
 (.venv-ref works too.) Reads <repo>/assets/dialogsum and writes Tests/Fixtures/bleu/:
@@ -12,6 +12,11 @@ module must match. Needs only sacrebleu, so a small venv of its own is enough:
   sentences.json  sentence_bleu (defaults: exp smoothing, effective order) of edge cases and of
                   DialogSum test rows (summary1 against [summary2, summary3] and against
                   [summary2]), with score, precisions, bp, counts, totals, lengths and signature.
+  score-pairs.jsonl, score-expected.json
+                  an `adapter-serve score --pairs` input (DialogSum summary1 as the prediction,
+                  single- and multi-reference lines, and edge lines) with what `score --json` must
+                  print: rouge_score F-measures (score_multi for several references), sentence_bleu
+                  per pair, their means, and corpus_bleu with its signature.
   corpora.json    corpus_bleu (defaults: exp smoothing, no effective order) of the edge-case
                   corpora and of all DialogSum test rows, single- and multi-reference, and a corpus
                   whose segments have different numbers of references (signature nrefs:var).
@@ -24,6 +29,7 @@ import pathlib
 from importlib.metadata import version
 
 import sacrebleu
+from rouge_score import rouge_scorer
 from sacrebleu.metrics import BLEU
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -103,6 +109,38 @@ def corpus_case(case_id: str, hypotheses: list, references: list) -> dict:
             "signature": str(metric.get_signature())}
 
 
+def write_score_pairs(rows: list) -> None:
+    """The `score` command's input and expected output."""
+    lines = []
+    for i, row in enumerate(rows[:40]):
+        if i % 3 == 0:
+            lines.append({"prediction": row["summary1"], "references": [row["summary2"], row["summary3"]]})
+        elif i % 3 == 1:
+            lines.append({"prediction": row["summary1"], "reference": row["summary2"]})
+        else:
+            lines.append({"prediction": row["summary1"], "references": [row["summary3"]], "id": row["fname"]})
+    lines += [{"prediction": "", "reference": "Someone said something."},
+              {"prediction": "cat", "references": ["the cat sat", "a cat", "cat on the mat, 3.5 times."]},
+              {"prediction": "It costs $1,000.50, \"twice\" &amp; more.", "reference": "It costs $1,000.50 twice & more."}]
+    scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL", "rougeLsum"], use_stemmer=True)
+    pairs = []
+    for line in lines:
+        refs = line["references"] if "references" in line else [line["reference"]]
+        rouge = scorer.score_multi(refs, line["prediction"])
+        pair = {k: rouge[k].fmeasure for k in ["rouge1", "rouge2", "rougeL", "rougeLsum"]}
+        pair["bleu"] = sacrebleu.sentence_bleu(line["prediction"], refs).score
+        pairs.append(pair)
+    mean = {k: sum(p[k] for p in pairs) / len(pairs) for k in pairs[0]}
+    refs = [line["references"] if "references" in line else [line["reference"]] for line in lines]
+    width = max(map(len, refs))
+    metric = BLEU()
+    corpus = metric.corpus_score([line["prediction"] for line in lines], [[r[k] if k < len(r) else None for r in refs] for k in range(width)])
+    (OUT / "score-pairs.jsonl").write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines))
+    expected = {"sacrebleu": VERSION, "rouge_score": version("rouge-score"), "mean": mean,
+                "corpus": {"bleu": corpus.score, "bleu_signature": str(metric.get_signature())}, "pairs": pairs}
+    (OUT / "score-expected.json").write_text(json.dumps(expected, indent=1) + "\n")
+
+
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     rows = [json.loads(line) for line in (REPO / "assets/dialogsum/dialogsum.test.jsonl").read_text().splitlines() if line.strip()]
@@ -126,6 +164,7 @@ def main() -> None:
                     [[r["summary2"], r["summary3"]][: 1 + i % 2] for i, r in enumerate(rows[:60])]),
     ]
 
+    write_score_pairs(rows)
     meta = {"sacrebleu": VERSION}
     for name, cases in [("tokens", tokens), ("sentences", sentences), ("corpora", corpora)]:
         (OUT / f"{name}.json").write_text(json.dumps({**meta, "cases": cases}, ensure_ascii=False, indent=1) + "\n")
