@@ -42,7 +42,7 @@ let package = Package(
         .target(name: "Rouge"),
         .target(name: "Bleu"),
         .target(name: "Serving", dependencies: [
-            "Adapters", "T5", "Tokenization", "Numerics", "Rouge",
+            "Adapters", "T5", "Tokenization", "Numerics", "Rouge", "Bleu",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "HTTPCore", dependencies: ["CMicroHTTPD", "CZlib"]),
@@ -69,6 +69,6 @@ let package = Package(
         // The CLI tests run the adapter-serve binary; depending on its target makes
         // `swift build --build-tests` rebuild it, so they never test a stale binary.
         .testTarget(name: "CLITests", dependencies: ["HTTPTesting", "AdapterServeCLI"]),
-        .testTarget(name: "APITests", dependencies: ["API", "Serving", "HTTPCore", "HTTPTesting", "Adapters", "T5", "Rouge"]),
+        .testTarget(name: "APITests", dependencies: ["API", "Serving", "HTTPCore", "HTTPTesting", "Adapters", "T5", "Rouge", "Bleu"]),
     ]
 )

@@ -75,4 +75,22 @@ import Testing
         let r3 = try CLI.run(["score", "--pairs", empty.path, "--json"])
         #expect(r3.exitCode != 0 && r3.stderr.contains("no pairs"))
     }
+
+    /// `eval --json` rows carry corpus BLEU (0-100) and its signature next to ROUGE.
+    @Test func evalReportsBleu() throws {
+        let data = CLI.repo.appendingPathComponent("assets/dialogsum/dialogsum.test.jsonl")
+        let r = try CLI.run(["eval", "--model", CLI.fixtures.appendingPathComponent("tiny-flan").path, "--tokenizer", CLI.tokenizer.path,
+                             "--data", data.path, "--limit", "2", "--max-new-tokens", "8",
+                             "--adapter", "lora=" + CLI.fixtures.appendingPathComponent("tiny-flan/adapters/lora-qv").path, "--json"])
+        #expect(r.exitCode == 0, "\(r.stderr)")
+        let rows = try #require(CLI.json(r)["rows"] as? [[String: Any]])
+        #expect(rows.count == 2)
+        for row in rows {
+            let bleu = try #require(row["bleu"] as? Double)
+            #expect(bleu >= 0 && bleu <= 100)
+            #expect(row["bleu_signature"] as? String == "nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.6.0")
+        }
+        let change = try #require(rows[1]["change_vs_base"] as? [String: Double])
+        #expect(abs(change["bleu"]! - ((rows[1]["bleu"] as! Double) - (rows[0]["bleu"] as! Double))) <= 1e-12)
+    }
 }
