@@ -28,39 +28,33 @@ enum BleuFixtures {
         let signature: String
     }
 
-    struct SentenceCase: Decodable, Sendable, CustomTestStringConvertibleCase {
-        let id: String
+    struct SentenceInputs: Decodable, Sendable {
         let hypothesis: String
         let references: [String]
-        let expected: Expected
-        var label: String { id }
-
-        enum CodingKeys: String, CodingKey { case id, hypothesis, references }
-        init(from decoder: Decoder) throws {
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            id = try c.decode(String.self, forKey: .id)
-            hypothesis = try c.decode(String.self, forKey: .hypothesis)
-            references = try c.decode([String].self, forKey: .references)
-            expected = try Expected(from: decoder)
-        }
     }
 
-    struct CorpusCase: Decodable, Sendable, CustomTestStringConvertibleCase {
-        let id: String
+    /// references[i] lists segment i's references.
+    struct CorpusInputs: Decodable, Sendable {
         let hypotheses: [String]
         let references: [[String]]
+    }
+
+    /// One case: its id, the inputs and sacreBLEU's result, all fields of one JSON object.
+    struct Case<Inputs: Decodable & Sendable>: Decodable, Sendable, CustomTestStringConvertibleCase {
+        let id: String
+        let inputs: Inputs
         let expected: Expected
         var label: String { id }
 
-        enum CodingKeys: String, CodingKey { case id, hypotheses, references }
+        private enum CodingKeys: String, CodingKey { case id }
         init(from decoder: Decoder) throws {
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            id = try c.decode(String.self, forKey: .id)
-            hypotheses = try c.decode([String].self, forKey: .hypotheses)
-            references = try c.decode([[String]].self, forKey: .references)
+            id = try decoder.container(keyedBy: CodingKeys.self).decode(String.self, forKey: .id)
+            inputs = try Inputs(from: decoder)
             expected = try Expected(from: decoder)
         }
     }
+    typealias SentenceCase = Case<SentenceInputs>
+    typealias CorpusCase = Case<CorpusInputs>
 
     /// A missing or unreadable fixture is a failure with its path, never an empty parameter list.
     static func load<Case: Decodable & Sendable>(_ name: String, as: Case.Type) -> File<Case> {

@@ -12,16 +12,16 @@ struct BleuParityTests {
 
     @Test("sentence_bleu equals sacreBLEU's to 1e-9", arguments: BleuFixtures.sentences.cases)
     func sentence(_ c: BleuFixtures.SentenceCase) {
-        let score = SacreBleu.sentenceBleu(hypothesis: c.hypothesis, references: c.references)
+        let score = SacreBleu.sentenceBleu(hypothesis: c.inputs.hypothesis, references: c.inputs.references)
         Self.check(score, c.expected)
-        #expect(SacreBleu.signature(referenceCounts: [c.references.count], effectiveOrder: true) == c.expected.signature)
+        #expect(SacreBleu.signature(referenceCounts: [c.inputs.references.count], effectiveOrder: true) == c.expected.signature)
     }
 
     @Test("corpus_bleu equals sacreBLEU's to 1e-9", arguments: BleuFixtures.corpora.cases)
     func corpus(_ c: BleuFixtures.CorpusCase) {
-        let score = SacreBleu.corpusBleu(hypotheses: c.hypotheses, references: c.references)
+        let score = SacreBleu.corpusBleu(hypotheses: c.inputs.hypotheses, references: c.inputs.references)
         Self.check(score, c.expected)
-        #expect(SacreBleu.signature(referenceCounts: c.references.map(\.count), effectiveOrder: false) == c.expected.signature)
+        #expect(SacreBleu.signature(referenceCounts: c.inputs.references.map(\.count), effectiveOrder: false) == c.expected.signature)
     }
 
     /// The fixtures cover what the issue names, so a regenerated, thinner fixture cannot pass.
@@ -34,7 +34,7 @@ struct BleuParityTests {
             #expect(ids.contains(id), "missing \(id)")
         }
         #expect(BleuFixtures.sentences.cases.filter { $0.id.hasPrefix("test_") }.count == 200)
-        #expect(BleuFixtures.corpora.cases.first { $0.id == "dialogsum-multi" }?.hypotheses.count == 500)
+        #expect(BleuFixtures.corpora.cases.first { $0.id == "dialogsum-multi" }?.inputs.hypotheses.count == 500)
         #expect(BleuFixtures.corpora.cases.contains { $0.expected.signature.hasPrefix("nrefs:var|") })
         #expect(BleuFixtures.tokens.cases.count >= 50)
     }
