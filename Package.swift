@@ -3,7 +3,7 @@
 //
 // Layers, dependencies pointing one way:
 //   C shims (CBLAS, CMicroHTTPD, CZlib, CCrypto) -> Numerics -> Tokenization, T5 -> Adapters -> Serving
-//   -> HTTPCore, API -> adapter-serve (CLI). Rouge stands alone (used by Serving and the CLI).
+//   -> HTTPCore, API -> adapter-serve (CLI). Rouge and Bleu stand alone (used by Serving and the CLI).
 import PackageDescription
 
 /// Hot numeric code is built with the vector units of the machines we run on (AVX2 + FMA,
@@ -42,8 +42,9 @@ let package = Package(
         .target(name: "T5", dependencies: ["Numerics"], swiftSettings: hotCode),
         .target(name: "Adapters", dependencies: ["T5", "Numerics", "CCrypto"], swiftSettings: hotCode),
         .target(name: "Rouge"),
+        .target(name: "Bleu"),
         .target(name: "Serving", dependencies: [
-            "Adapters", "T5", "Tokenization", "Numerics", "Rouge",
+            "Adapters", "T5", "Tokenization", "Numerics", "Rouge", "Bleu",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "HTTPCore", dependencies: ["CMicroHTTPD", "CZlib"]),
@@ -52,9 +53,9 @@ let package = Package(
             "HTTPCore", "Serving", "Adapters", "T5", "Rouge",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Prometheus", package: "swift-prometheus"),
-        ]),
+        ], resources: [.embedInCode("openapi.json")]),
         .executableTarget(name: "AdapterServeCLI", dependencies: [
-            "API", "Serving", "Adapters", "T5", "Tokenization", "Numerics", "Rouge", "Hub",
+            "API", "Serving", "Adapters", "T5", "Tokenization", "Numerics", "Rouge", "Bleu", "Hub",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -64,6 +65,7 @@ let package = Package(
         .testTarget(name: "T5Tests", dependencies: ["T5", "Numerics"]),
         .testTarget(name: "AdaptersTests", dependencies: ["Adapters", "T5", "Numerics"]),
         .testTarget(name: "RougeTests", dependencies: ["Rouge"]),
+        .testTarget(name: "BleuTests", dependencies: ["Bleu"]),
         // Test support shared by the HTTP test suites (a real client: curl), as HummingbirdTesting.
         .target(name: "HTTPTesting", dependencies: ["HTTPCore"], path: "Tests/HTTPTesting"),
         .testTarget(name: "HTTPCoreTests", dependencies: ["HTTPCore", "HTTPTesting"]),
@@ -73,6 +75,6 @@ let package = Package(
         .testTarget(name: "HubTests", dependencies: ["Hub", "HTTPTesting", "API", "Serving",
                                                      .product(name: "Logging", package: "swift-log")],
                     exclude: ["fake_hub.py"]),
-        .testTarget(name: "APITests", dependencies: ["API", "Serving", "HTTPCore", "HTTPTesting", "Adapters", "T5", "Rouge"]),
+        .testTarget(name: "APITests", dependencies: ["API", "Serving", "HTTPCore", "HTTPTesting", "Adapters", "T5", "Rouge", "Bleu"]),
     ]
 )

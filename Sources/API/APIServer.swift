@@ -56,6 +56,13 @@ public final class APIServer: Sendable {
     }
 
     func handle(_ request: HTTPRequest) -> HTTPResponse {
+        let requestID = RequestID.accept(request.headers[RequestID.header])
+        var response = RequestID.with(requestID) { handleIdentified(request) }
+        response.headers.set(RequestID.header, requestID)
+        return response
+    }
+
+    private func handleIdentified(_ request: HTTPRequest) -> HTTPResponse {
         let started = Date()
         var adapterLabel = ""
         let endpoint: String
@@ -74,9 +81,11 @@ public final class APIServer: Sendable {
             response = .error(status: error.status, code: error.code, message: error.message, headers: headers)
         }
         let seconds = Date().timeIntervalSince(started)
-        metrics.recordRequest(endpoint: endpoint, method: request.method, status: response.status, adapter: adapterLabel, seconds: seconds)
+        metrics.recordRequest(endpoint: endpoint, method: request.method, status: response.status,
+                              adapter: metrics.adapterLabel(adapterLabel, known: { service.registry.summary($0) != nil }), seconds: seconds)
         if endpoint != "/metrics" && endpoint != "/healthz" && endpoint != "/readyz" {
             logger.info("request", metadata: [
+                "request_id": "\(RequestID.current ?? "-")",
                 "method": "\(request.method)", "endpoint": "\(endpoint)", "status": "\(response.status)",
                 "adapter": "\(adapterLabel.isEmpty ? "-" : adapterLabel)", "ms": "\(Int((seconds * 1000).rounded()))",
                 "input_tokens": "\(response.headers["X-Input-Tokens"] ?? "-")", "output_tokens": "\(response.headers["X-Output-Tokens"] ?? "-")",
@@ -86,26 +95,11 @@ public final class APIServer: Sendable {
     }
 
     static func endpointName(_ r: HTTPRequest) -> String {
-        let s = r.pathSegments
-        switch (s.count, s.first) {
-        case (3, "v1") where s[1] == "adapters": return "/v1/adapters/{name}"
-        case (4, "v1") where s[1] == "adapters": return "/v1/adapters/{name}/\(s[3])"
-        case (3, "v1") where s[1] == "tasks": return "/v1/tasks/{task}"
-        default:
-            let known = ["/v1/summarize", "/v1/adapters", "/v1/tasks", "/v1/evaluate", "/healthz", "/readyz", "/metrics"]
-            return known.contains(r.path) ? r.path : "other"
-        }
+        RouteTable.template(for: r.pathSegments) ?? "other"
     }
 
     static func allowedMethods(_ s: [String]) -> [String] {
-        switch (s.count, s.first, s.count > 1 ? s[1] : "") {
-        case (2, "v1", "summarize"), (2, "v1", "evaluate"): ["POST"]
-        case (2, "v1", "adapters"), (2, "v1", "tasks"): ["GET"]
-        case (3, "v1", "adapters"): ["GET", "PUT", "DELETE"]
-        case (4, "v1", "adapters"): ["POST"]
-        case (3, "v1", "tasks"): ["DELETE"]
-        default: ["GET"]
-        }
+        RouteTable.template(for: s).map(RouteTable.methods) ?? ["GET"]
     }
 
     private func route(_ r: HTTPRequest, adapterLabel: inout String) throws(ServiceError) -> (String, HTTPResponse) {
@@ -116,7 +110,13 @@ public final class APIServer: Sendable {
                 throw ServiceError(405, "method_not_allowed", "\(r.method) is not allowed on \(endpoint)")
             }
         }
+        if OpenAIEndpoints.paths.contains(endpoint) {
+            return (endpoint, openAI(r, endpoint: endpoint, adapterLabel: &adapterLabel))
+        }
         switch s {
+        case ["openapi.json"]:
+            try method("GET")
+            return (endpoint, .json(rawJSON: OpenAPIDocument.data))
         case ["healthz"]:
             try method("GET", "HEAD")
             return (endpoint, .json(rawJSON: Data(#"{"status":"ok"}"#.utf8)))

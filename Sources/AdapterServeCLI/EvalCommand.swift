@@ -4,10 +4,10 @@ import Rouge
 import Serving
 import T5
 
-/// `eval`: ROUGE of the base model and each adapter on DialogSum, as the lab reports it.
+/// `eval`: ROUGE and BLEU of the base model and each adapter on DialogSum, as the lab reports them.
 struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "eval",
-        abstract: "Compare the base model and adapters on DialogSum JSONL by ROUGE and speed.")
+        abstract: "Compare the base model and adapters on DialogSum JSONL by ROUGE, BLEU and speed.")
 
     @Option(help: "Hugging Face model directory.") var model: String
     @Option(help: "Directory with tokenizer.json, if not the model directory.") var tokenizer: String?
@@ -73,14 +73,15 @@ struct EvalCommand: ParsableCommand {
         func pct(_ x: Double) -> String { String(format: "%6.2f%%", x * 100) }
         func delta(_ x: Double) -> String { String(format: "%+6.2f%%", x * 100) }
         print("\(count) examples")
-        print("candidate".padding(toLength: 24, withPad: " ", startingAt: 0) + "  rouge1   rouge2   rougeL rougeLsum  tokens  summ/s")
+        print("candidate".padding(toLength: 24, withPad: " ", startingAt: 0) + "  rouge1   rouge2   rougeL rougeLsum    bleu  tokens  summ/s")
         for r in rows {
             print(r.candidate.padding(toLength: 24, withPad: " ", startingAt: 0)
                   + " \(pct(r.rouge.rouge1)) \(pct(r.rouge.rouge2)) \(pct(r.rouge.rougeL)) \(pct(r.rouge.rougeLsum))"
-                  + String(format: " %7.1f %7.2f", r.meanOutputTokens, r.summariesPerSecond))
+                  + String(format: " %7.2f %7.1f %7.2f", r.bleu, r.meanOutputTokens, r.summariesPerSecond))
             if let base, r.candidate != "base" {
                 print("  vs base".padding(toLength: 24, withPad: " ", startingAt: 0)
-                      + " \(delta(r.rouge.rouge1 - base.rouge.rouge1)) \(delta(r.rouge.rouge2 - base.rouge.rouge2)) \(delta(r.rouge.rougeL - base.rouge.rougeL)) \(delta(r.rouge.rougeLsum - base.rouge.rougeLsum))")
+                      + " \(delta(r.rouge.rouge1 - base.rouge.rouge1)) \(delta(r.rouge.rouge2 - base.rouge.rouge2)) \(delta(r.rouge.rougeL - base.rouge.rougeL)) \(delta(r.rouge.rougeLsum - base.rouge.rougeLsum))"
+                      + String(format: " %+7.2f", r.bleu - base.bleu))
             }
         }
     }

@@ -18,6 +18,7 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Task used when a request names no adapter or task.") var defaultTask: String?
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
     @OptionGroup var access: AccessOptions  // issue 18 (AccessOptions.swift)
+    @Option(help: "Log format: text, json (one object per line) or auto (text on a terminal, else json).") var logFormat: String?
 
     func run() throws {
         var settings = ServiceSettings()
@@ -33,11 +34,11 @@ struct ServeCommand: ParsableCommand {
         if case .refuse(let message) = ProtectedMode.decide(settings) { throw CLIError(description: message) }  // issue 18, before the slow model load
 
         let level = Logger.Level(rawValue: logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var h = StreamLogHandler.standardError(label: label)
-            h.logLevel = level
-            return h
+        let formatName = logFormat ?? settings.logFormat ?? LogFormat.auto.rawValue
+        guard let format = LogFormat(rawValue: formatName) else {
+            throw CLIError(description: "log format '\(formatName)' is not one of: text, json, auto")
         }
+        format.bootstrap(level: level)
         let logger = Logger(label: "adapter-serve")
         guard FileManager.default.fileExists(atPath: URL(fileURLWithPath: settings.model).appendingPathComponent("config.json").path) else {
             throw CLIError(description: """

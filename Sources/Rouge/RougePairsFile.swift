@@ -1,18 +1,26 @@
 import Foundation
 
-/// A prediction and the reference it is scored against.
+/// A prediction and the reference(s) it is scored against.
 public struct RougePair: Sendable, Equatable {
     public var prediction: String
-    public var reference: String
+    /// One or more references (a `"references"` line may give several; never empty).
+    public var references: [String]
+    /// The first reference: what single-reference scoring uses.
+    public var reference: String { references[0] }
 
     public init(prediction: String, reference: String) {
+        self.init(prediction: prediction, references: [reference])
+    }
+
+    public init(prediction: String, references: [String]) {
+        precondition(!references.isEmpty, "a pair needs at least one reference")
         self.prediction = prediction
-        self.reference = reference
+        self.references = references
     }
 }
 
-/// The `adapter-serve rouge --pairs FILE.jsonl` input: one `{"prediction": ..., "reference": ...}`
-/// object per line. Parsed here rather than in the command so the error messages are tested.
+/// The `adapter-serve score|rouge --pairs FILE.jsonl` input: one `{"prediction": ..., "reference": ...}`
+/// (or `"references": [...]`) object per line. Parsed here rather than in the command so the error messages are tested.
 public enum RougePairsFile {
     /// Names the 1-based line, because the usual mistake is one bad line in a long file.
     public struct ParseError: Error, Equatable, CustomStringConvertible {
@@ -48,8 +56,22 @@ public enum RougePairsFile {
             guard let fields = object as? [String: Any] else {
                 throw ParseError(line: number, message: #"expected a JSON object with "prediction" and "reference""#)
             }
-            pairs.append(RougePair(prediction: try text(fields, "prediction", line: number),
-                                   reference: try text(fields, "reference", line: number)))
+            let prediction = try text(fields, "prediction", line: number)
+            if let many = fields["references"] {
+                guard fields["reference"] == nil else {
+                    throw ParseError(line: number, message: #"give either "reference" or "references", not both"#)
+                }
+                guard let list = many as? [Any], !list.isEmpty else {
+                    throw ParseError(line: number, message: #""references" must be a non-empty array of strings"#)
+                }
+                let texts = list.compactMap { $0 as? String }
+                guard texts.count == list.count else {
+                    throw ParseError(line: number, message: #""references" must be a non-empty array of strings"#)
+                }
+                pairs.append(RougePair(prediction: prediction, references: texts))
+            } else {
+                pairs.append(RougePair(prediction: prediction, reference: try text(fields, "reference", line: number)))
+            }
         }
         return pairs
     }

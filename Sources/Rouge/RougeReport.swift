@@ -42,7 +42,7 @@ public struct RougeReport: Sendable, Equatable, Codable {
     }
 
     /// Four decimals without `String(format:)`, whose output depends on the C locale.
-    static func fixed4(_ value: Double) -> String {
+    public static func fixed4(_ value: Double) -> String {
         guard value.isFinite else { return String(value) }
         let scaled = (abs(value) * 10_000).rounded()
         let whole = Int(scaled) / 10_000

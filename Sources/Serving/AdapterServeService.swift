@@ -127,7 +127,8 @@ public final class AdapterServeService: @unchecked Sendable {
     /// Runs on the engine thread, so it sees routes exactly as of this request's turn.
     func resolveAdapter(explicit: [String]?, task: String?) -> Result<ResolvedAdapter?, ServiceError> {
         var names: [String]
-        if let explicit, !explicit.isEmpty {
+        if let explicit {
+            guard !explicit.isEmpty else { return .success(nil) }  // an explicit empty list is the base model
             names = explicit
         } else if let task {
             guard let name = route(for: task) else {
@@ -292,8 +293,9 @@ public final class AdapterServeService: @unchecked Sendable {
 
     /// Runs `body` on the engine thread, in order with queued requests.
     func onEngine<T: Sendable>(_ body: @escaping @Sendable () throws(ServiceError) -> T) throws(ServiceError) -> T {
+        let requestID = RequestContext.requestID
         do {
-            return try engine.perform { try body() }
+            return try engine.perform { try RequestContext.$requestID.withValue(requestID) { try body() } }
         } catch let e as ServiceError {
             throw e
         } catch {

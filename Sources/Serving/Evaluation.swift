@@ -1,3 +1,4 @@
+import Bleu
 import Foundation
 import Rouge
 import T5
@@ -9,10 +10,12 @@ public struct EvaluationItem: Sendable {
     public init(dialogue: String, reference: String) { self.dialogue = dialogue; self.reference = reference }
 }
 
-/// A candidate's ROUGE (mean F-measures, as rouge_score with the stemmer) and speed.
+/// A candidate's ROUGE (mean F-measures, as rouge_score with the stemmer), BLEU and speed.
 public struct EvaluationRow: Sendable {
     public let candidate: String          // "base" or an adapter name (a+b when stacked)
     public let rouge: RougeMeans
+    /// sacreBLEU corpus_bleu (defaults, 0-100) of the predictions against the references.
+    public let bleu: Double
     public let meanOutputTokens: Double
     public let summariesPerSecond: Double
     public let predictions: [String]
@@ -33,7 +36,8 @@ public enum Evaluation {
             let outputs = try summarizeAll(candidate, items.map(\.dialogue))
             let seconds = max(Date().timeIntervalSince(start), 1e-9)
             let scores = zip(outputs, items).map { scorer.score(prediction: $0.0, reference: $1.reference) }
-            rows.append(EvaluationRow(candidate: candidate?.joined(separator: "+") ?? "base", rouge: meanFMeasures(scores),
+            let bleu = SacreBleu.corpusBleu(hypotheses: outputs.map(\.0), references: items.map { [$0.reference] }).score
+            rows.append(EvaluationRow(candidate: candidate?.joined(separator: "+") ?? "base", rouge: meanFMeasures(scores), bleu: bleu,
                                       meanOutputTokens: Double(outputs.map(\.1).reduce(0, +)) / Double(max(1, outputs.count)),
                                       summariesPerSecond: Double(items.count) / seconds, predictions: outputs.map(\.0)))
             progress?(i + 1, candidates.count)
@@ -77,11 +81,12 @@ extension EvaluationRow {
     public func json(base: EvaluationRow?, includePredictions: Bool) -> [String: Any] {
         var d: [String: Any] = ["candidate": candidate, "rouge1": rouge.rouge1, "rouge2": rouge.rouge2,
                                 "rougeL": rouge.rougeL, "rougeLsum": rouge.rougeLsum,
+                                "bleu": bleu, "bleu_signature": SacreBleu.signature(referenceCounts: [1], effectiveOrder: false),
                                 "mean_output_tokens": meanOutputTokens, "summaries_per_second": summariesPerSecond]
         if includePredictions { d["predictions"] = predictions }
         if let base, candidate != "base" {
             d["change_vs_base"] = ["rouge1": rouge.rouge1 - base.rouge.rouge1, "rouge2": rouge.rouge2 - base.rouge.rouge2,
-                                   "rougeL": rouge.rougeL - base.rouge.rougeL, "rougeLsum": rouge.rougeLsum - base.rouge.rougeLsum]
+                                   "rougeL": rouge.rougeL - base.rouge.rougeL, "rougeLsum": rouge.rougeLsum - base.rouge.rougeLsum, "bleu": bleu - base.bleu]
         }
         return d
     }

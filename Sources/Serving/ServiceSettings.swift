@@ -22,6 +22,8 @@ public struct ServiceSettings: Sendable, Codable, Equatable {
     public var blasThreads: Int?
     /// Issue 18: API keys, admin endpoint exposure, metrics port (AccessSettings.swift).
     public var access = AccessSettings()
+    /// `text`, `json` (one object per line) or `auto` (text on a terminal); see API.LogFormat.
+    public var logFormat: String?
 
     public init() {}
 
@@ -31,7 +33,7 @@ public struct ServiceSettings: Sendable, Codable, Equatable {
         case maxQueue = "max_queue", maxBodyBytes = "max_body_bytes", maxInputTokens = "max_input_tokens"
         case maxNewTokensCap = "max_new_tokens_cap", requestTimeoutSeconds = "request_timeout_seconds"
         case adapterBudgetBytes = "adapter_budget_bytes", maxEvaluateItems = "max_evaluate_items"
-        case blasThreads = "blas_threads"
+        case blasThreads = "blas_threads", logFormat = "log_format"
     }
 
     public init(from decoder: Decoder) throws {
@@ -54,6 +56,7 @@ public struct ServiceSettings: Sendable, Codable, Equatable {
         maxEvaluateItems = try c.decodeIfPresent(Int.self, forKey: .maxEvaluateItems) ?? d.maxEvaluateItems
         blasThreads = try c.decodeIfPresent(Int.self, forKey: .blasThreads)
         access = try AccessSettings(from: decoder)  // issue 18: its keys sit flat in the same file
+        logFormat = try c.decodeIfPresent(String.self, forKey: .logFormat)
     }
 
     /// Overrides from ADAPTER_SERVE_* environment variables (e.g. ADAPTER_SERVE_PORT,
@@ -80,6 +83,7 @@ public struct ServiceSettings: Sendable, Codable, Equatable {
         if let n = try int("REQUEST_TIMEOUT_SECONDS") { requestTimeoutSeconds = Double(n) }
         if let n = try int("BLAS_THREADS") { blasThreads = n }
         try access.apply(environment: env)  // issue 18
+        if let s = v("LOG_FORMAT") { logFormat = s }
     }
 
     public static func load(file: URL) throws(ServiceError) -> ServiceSettings {

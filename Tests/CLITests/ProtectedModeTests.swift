@@ -165,7 +165,7 @@ final class ServeProcess {
         let token = secret("tok"), envKey = secret("env"), fileKey = secret("fil")
         let scratch = try TemporaryDirectory()
         let keys = try scratch.write("keys", Data("\(fileKey)\n".utf8))
-        let serve = try ServeProcess(["--api-key-file", keys.path, "--metrics-port", "0", "--log-level", "trace"],
+        let serve = try ServeProcess(["--api-key-file", keys.path, "--metrics-port", "0", "--log-level", "trace", "--log-format", "json"],
                                      env: ["ADAPTER_SERVE_ADMIN_TOKEN": token, "ADAPTER_SERVE_API_KEYS": envKey], scratch: scratch)
         defer { serve.stop() }
         #expect(serve.waitUntilListening(), "\(serve.stderr)")
@@ -209,7 +209,7 @@ final class ServeProcess {
 
         let log = serve.stdout + serve.stderr
         // The log really covers these calls: a vacuous grep would prove nothing.
-        #expect(reloadLogged && log.contains("status=401") && log.contains("status=201") && log.contains("/v1/summarize"), "\(log.suffix(2000))")
+        #expect(reloadLogged && log.contains(#""status":"401""#) && log.contains(#""status":"201""#) && log.contains("/v1/summarize"), "\(log.suffix(2000))")
         let everything = log + metrics.text + bodies.joined(separator: "\n")
         for s in [token, envKey, fileKey] + misses {
             #expect(!everything.contains(s), "\(s) leaked")

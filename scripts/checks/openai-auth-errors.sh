@@ -1,37 +1,15 @@
 #!/usr/bin/env bash
 # Issue 18: the official openai Python client (an independent reference) reads our 401 on the
-# OpenAI-compatible paths as its own AuthenticationError, with OpenAI's error fields. Creates
-# .venv-auth (pip: openai) once; runs the debug binary that `swift build` made.
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-venv=.venv-auth
-if ! "$venv/bin/python" -c 'import openai' 2>/dev/null; then
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet 'openai==3.51.0'
-fi
-bin=.build/debug/adapter-serve
-[ -x "$bin" ] || swift build --product adapter-serve
-scratch=$(mktemp -d)
-pid=""
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; rm -rf "$scratch"; }
-trap cleanup EXIT
-ADAPTER_SERVE_API_KEYS=check-key-1 ADAPTER_SERVE_ADMIN_TOKEN=check-admin-1 "$bin" serve \
-  --model Tests/Fixtures/models/tiny-flan --tokenizer assets/flan-t5-base --adapters "$scratch/adapters" \
-  --host 127.0.0.1 --port 0 >"$scratch/out" 2>"$scratch/err" &
-pid=$!
-port=""
-for _ in $(seq 1 600); do
-  port=$(sed -n 's#^listening on http://127.0.0.1:\([0-9]*\)$#\1#p' "$scratch/out")
-  [ -n "$port" ] && break
-  kill -0 "$pid" 2>/dev/null || { cat "$scratch/err" >&2; exit 1; }
-  sleep 0.05
-done
-[ -n "$port" ] || { echo "server did not start" >&2; cat "$scratch/err" >&2; exit 1; }
-"$venv/bin/python" - "$port" <<'PY'
+# OpenAI-compatible paths as its own AuthenticationError, with OpenAI's error fields. Uses the
+# clients' venv and live server of scripts/clients/live-server.sh, with a key and a token set.
+source "$(dirname "$0")/../clients/live-server.sh"
+clients_venv
+ADAPTER_SERVE_API_KEYS=check-key-1 ADAPTER_SERVE_ADMIN_TOKEN=check-admin-1 start_server
+"$PY" - "$BASE_URL" <<'PY'
 import sys
 import openai
 
-base = f"http://127.0.0.1:{sys.argv[1]}/v1"
+base = sys.argv[1] + "/v1"
 calls = {
     "models.list": lambda c: c.models.list(),
     "chat.completions.create": lambda c: c.chat.completions.create(model="flan-t5-base", messages=[{"role": "user", "content": "hi"}]),
