@@ -18,7 +18,7 @@ import Testing
         let process = Process()
         process.executableURL = CLI.binary
         process.arguments = ["serve", "--model", CLI.fixtures.appendingPathComponent("tiny-flan").path, "--tokenizer", CLI.tokenizer.path,
-                             "--adapters", scratch.url.appendingPathComponent("adapters").path, "--port", "0"]
+                             "--adapters", scratch.url.appendingPathComponent("adapters").path, "--port", "0", "--log-format", "text"]
         process.standardOutput = stdout
         process.standardError = try FileHandle(forWritingTo: err)
         try process.run()
