@@ -129,7 +129,9 @@ public final class APIServer: Sendable {
                 return (endpoint, .json(rawJSON: Self.json(Self.adapterJSON(try service.record(name)))))
             case "PUT":
                 try authorize(r)
-                try AdapterStoreName.validate(name)
+                // The store enforces the name rule for every operation; checking here as well
+                // only spares decoding an upload whose name will be refused anyway.
+                try AdapterStore.validateName(name)
                 let (config, weights) = try AdapterUpload.files(from: r, maxBytes: service.settings.maxBodyBytes)
                 let record = try service.putAdapter(name: name, configData: config, weightsData: weights,
                                                     replace: Self.flag(r.query("replace")))
@@ -188,9 +190,4 @@ public final class APIServer: Sendable {
         if let v = a.virtualTokens { d["virtual_tokens"] = v }
         return d
     }
-}
-
-/// Name rules shared with the store, checked before an upload body is even decoded.
-enum AdapterStoreName {
-    static func validate(_ name: String) throws(ServiceError) { try AdapterStore.validateName(name) }
 }

@@ -56,9 +56,9 @@ public final class AdapterServeService: @unchecked Sendable {
         store.recoverStaging()
         for name in store.storedNames() {
             do {
-                try AdapterStore.validateName(name)
-                let adapter = try PEFTAdapter.load(directory: store.directory(for: name), base: model)
-                try registry.register(name, adapter: adapter, source: store.directory(for: name))
+                let directory = try store.directory(for: name)
+                let adapter = try PEFTAdapter.load(directory: directory, base: model)
+                try registry.register(name, adapter: adapter, source: directory)
                 createdAt[name] = Self.storedCreatedAt(store.readMetadata(name)) ?? Self.timestamp()
                 logger.info("loaded adapter", metadata: ["adapter": "\(name)", "kind": "\(adapter.info.kind.rawValue)"])
             } catch {
@@ -68,7 +68,7 @@ public final class AdapterServeService: @unchecked Sendable {
         }
         var restored: [String: String] = [:]
         for (task, name) in store.readRoutes() {
-            if registry.summary(name) != nil {
+            if (try? store.directory(for: name)) != nil, registry.summary(name) != nil {
                 restored[task] = name
                 registry.setPinned(name, true)
             } else {
@@ -141,6 +141,7 @@ public final class AdapterServeService: @unchecked Sendable {
         }
         var parts: [PEFTAdapter] = []
         for name in names {
+            do throws(ServiceError) { _ = try store.directory(for: name) } catch { return .failure(error) }
             do { parts.append(try registry.acquire(name)) } catch {
                 if error.code == "adapter_not_found" {
                     return .failure(.notFound("adapter_not_found", "no adapter named '\(name)'"))
@@ -167,7 +168,7 @@ public final class AdapterServeService: @unchecked Sendable {
     /// Validates an uploaded PEFT adapter against the base, stores it atomically and makes it
     /// available, all on the engine thread so requests see either the old or the new version.
     public func putAdapter(name: String, configData: Data, weightsData: Data, replace: Bool) throws(ServiceError) -> AdapterRecord {
-        try AdapterStore.validateName(name)
+        _ = try store.directory(for: name)
         let started = Date()
         let adapter: PEFTAdapter
         do { adapter = try PEFTAdapter.load(configData: configData, weightsData: weightsData, base: model) } catch {
@@ -178,7 +179,8 @@ public final class AdapterServeService: @unchecked Sendable {
         meta["parameter_count"] = adapter.info.parameterCount
         let metaData = (try? JSONSerialization.data(withJSONObject: meta, options: [.sortedKeys])) ?? Data()
         return try onEngine { [self] () throws(ServiceError) -> AdapterRecord in
-            if registry.summary(name) != nil || store.exists(name) {
+            let onDisk = try store.exists(name)
+            if registry.summary(name) != nil || onDisk {
                 guard replace else {
                     throw .conflict("adapter_exists", "adapter '\(name)' already exists; PUT with ?replace=true to replace it")
                 }
@@ -186,8 +188,9 @@ public final class AdapterServeService: @unchecked Sendable {
             let validated = Date()
             try store.store(name: name, files: [PEFTAdapter.configFile: configData, PEFTAdapter.weightsFile: weightsData], metadata: metaData)
             let stored = Date()
+            let directory = try store.directory(for: name)
             do throws(AdapterError) {
-                try registry.register(name, adapter: adapter, source: store.directory(for: name))
+                try registry.register(name, adapter: adapter, source: directory)
             } catch {
                 throw ServiceError(507, error.code, error.message)
             }
@@ -206,6 +209,7 @@ public final class AdapterServeService: @unchecked Sendable {
     }
 
     public func record(_ name: String) throws(ServiceError) -> AdapterRecord {
+        _ = try store.directory(for: name)
         guard let s = registry.summary(name) else { throw .notFound("adapter_not_found", "no adapter named '\(name)'") }
         lock.lock(); defer { lock.unlock() }
         let tasks = routes.filter { $0.value == name }.map(\.key).sorted()
@@ -213,8 +217,10 @@ public final class AdapterServeService: @unchecked Sendable {
     }
 
     public func deleteAdapter(name: String, force: Bool) throws(ServiceError) {
+        _ = try store.directory(for: name)
         try onEngine { [self] () throws(ServiceError) in
-            guard registry.summary(name) != nil || store.exists(name) else {
+            let onDisk = try store.exists(name)
+            guard registry.summary(name) != nil || onDisk else {
                 throw .notFound("adapter_not_found", "no adapter named '\(name)'")
             }
             lock.lock()
@@ -223,7 +229,7 @@ public final class AdapterServeService: @unchecked Sendable {
             if !routed.isEmpty && !force {
                 throw .conflict("adapter_in_use", "adapter '\(name)' serves task(s) \(routed.joined(separator: ", ")); deactivate them or DELETE with ?force=true")
             }
-            if store.exists(name) { try store.delete(name) }
+            if onDisk { try store.delete(name) }
             registry.remove(name)
             lock.lock()
             for task in routed { routes.removeValue(forKey: task) }
@@ -241,6 +247,7 @@ public final class AdapterServeService: @unchecked Sendable {
         guard (1...64).contains(task.count), !task.contains(where: { $0.isNewline || $0 == "/" }) else {
             throw .badRequest("task must be 1-64 characters without '/' or newlines")
         }
+        _ = try store.directory(for: name)
         try onEngine { [self] () throws(ServiceError) in
             guard registry.summary(name) != nil else { throw .notFound("adapter_not_found", "no adapter named '\(name)'") }
             do throws(AdapterError) { _ = try registry.acquire(name) } catch { throw ServiceError(500, error.code, error.message) }

@@ -25,23 +25,44 @@ public struct AdapterStore: Sendable {
         }
     }
 
-    /// Adapter names: [A-Za-z0-9._-]{1,64}, not "." or "..", not our reserved folder.
+    /// Adapter names: [A-Za-z0-9._-]{1,64} starting with a letter or digit, so no name can be
+    /// ".", "..", a path, or a hidden folder such as our own `.adapter-serve`.
     public static func validateName(_ name: String) throws(ServiceError) {
         let allowed = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
         guard (1...64).contains(name.count), name.allSatisfy({ allowed.contains($0) }),
-              name != ".", name != "..", name != reservedName else {
-            throw ServiceError(400, "invalid_name", "adapter names are 1-64 characters from A-Z a-z 0-9 . _ - and not \".\", \"..\" or \"\(reservedName)\"; got \"\(name.prefix(80))\"")
+              let first = name.first, first.isASCII, first.isLetter || first.isNumber else {
+            throw ServiceError(400, "invalid_name", "adapter names are 1-64 characters from A-Z a-z 0-9 . _ - starting with a letter or digit; got \"\(name.prefix(80))\"")
         }
     }
 
-    public func directory(for name: String) -> URL { root.appendingPathComponent(name) }
-
-    public func exists(_ name: String) -> Bool {
-        var isDir: ObjCBool = false
-        return FileManager.default.fileExists(atPath: directory(for: name).path, isDirectory: &isDir) && isDir.boolValue
+    /// The one gate every operation on a named adapter passes (put, get, delete, activate,
+    /// routes, start-up loading): the name rule, then the resolved path must lie directly inside
+    /// the adapters directory and must not be a symbolic link, so no request can reach a file
+    /// outside it, whatever the name or the directory's contents.
+    public func directory(for name: String) throws(ServiceError) -> URL {
+        try Self.validateName(name)
+        let url = root.appendingPathComponent(name, isDirectory: true)
+        guard url.deletingLastPathComponent().standardizedFileURL.path == root.standardizedFileURL.path,
+              url.lastPathComponent == name else {
+            throw ServiceError(400, "invalid_name", "adapter name \"\(name)\" does not resolve inside the adapters directory")
+        }
+        var info = stat()
+        if lstat(url.path, &info) == 0, (info.st_mode & S_IFMT) != S_IFDIR {
+            let what = (info.st_mode & S_IFMT) == S_IFLNK ? "a symbolic link" : "not a directory"
+            throw ServiceError(409, "unsafe_adapter_path", "\(url.path) is \(what); AdapterServe never follows, loads or deletes links or stray files in the adapters directory (remove it by hand)")
+        }
+        return url
     }
 
-    /// Names of subdirectories that look like adapters (have adapter_config.json).
+    /// True when `name` is a valid name with a real directory (not a link) in the store.
+    public func exists(_ name: String) throws(ServiceError) -> Bool {
+        let url = try directory(for: name)
+        var info = stat()
+        return lstat(url.path, &info) == 0
+    }
+
+    /// Entries that look like adapters (have adapter_config.json), links included so that
+    /// start-up can report them as refused rather than pass over them in silence.
     public func storedNames() -> [String] {
         let items = (try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? []
         return items.filter { $0 != Self.reservedName && FileManager.default.fileExists(atPath: root.appendingPathComponent($0).appendingPathComponent(PEFTAdapter.configFile).path) }.sorted()
@@ -50,6 +71,7 @@ public struct AdapterStore: Sendable {
     /// Writes the adapter's files and metadata, then moves them into place in one rename
     /// (an atomic exchange when replacing).
     public func store(name: String, files: [String: Data], metadata: Data) throws(ServiceError) {
+        let target = try directory(for: name)
         let fm = FileManager.default
         let staging = tmpDir.appendingPathComponent("upload-\(UUID().uuidString)")
         do {
@@ -61,8 +83,7 @@ public struct AdapterStore: Sendable {
             try? fm.removeItem(at: staging)
             throw ServiceError(500, "storage_error", "could not write the adapter: \(error.localizedDescription)")
         }
-        let target = directory(for: name)
-        if exists(name) {
+        if try exists(name) {
             // Two renames: the old version is set aside under a name that start-up recovery
             // recognises, so a crash between them restores it rather than losing the adapter.
             let aside = tmpDir.appendingPathComponent("replaced-\(UUID().uuidString)-\(name)")
@@ -89,8 +110,9 @@ public struct AdapterStore: Sendable {
 
     /// Moves the adapter out of the way in one rename, then deletes it.
     public func delete(_ name: String) throws(ServiceError) {
+        let source = try directory(for: name)
         let trash = tmpDir.appendingPathComponent("deleted-\(UUID().uuidString)")
-        guard rename(directory(for: name).path, trash.path) == 0 else {
+        guard rename(source.path, trash.path) == 0 else {
             throw ServiceError(500, "storage_error", "could not delete adapter '\(name)': \(String(cString: strerror(errno)))")
         }
         Self.fsyncPath(root.path)
@@ -105,8 +127,8 @@ public struct AdapterStore: Sendable {
             let path = tmpDir.appendingPathComponent(item)
             if item.hasPrefix("replaced-"), item.count > 46 {
                 let name = String(item.dropFirst("replaced-".count + 37))
-                if (try? Self.validateName(name)) != nil, !exists(name) {
-                    _ = rename(path.path, directory(for: name).path)
+                if let target = try? directory(for: name), (try? exists(name)) == false {
+                    _ = rename(path.path, target.path)
                     continue
                 }
             }
@@ -117,7 +139,8 @@ public struct AdapterStore: Sendable {
     public static let metadataFile = "adapterserve.json"
 
     public func readMetadata(_ name: String) -> Data? {
-        try? Data(contentsOf: directory(for: name).appendingPathComponent(Self.metadataFile))
+        guard let dir = try? directory(for: name) else { return nil }
+        return try? Data(contentsOf: dir.appendingPathComponent(Self.metadataFile))
     }
 
     public func readRoutes() -> [String: String] {

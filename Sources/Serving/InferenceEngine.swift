@@ -203,6 +203,10 @@ public final class InferenceEngine: @unchecked Sendable {
             onBatch?(batch)
             let now = Date()
             active.removeAll { a in
+                if a.task.nonFiniteLogits {
+                    a.job.completion(.failure(ServiceError(422, "non_finite_logits", "generation stopped: the model produced NaN or infinite logits\(a.adapter.map { " with adapter '\($0.name)'" } ?? ""); the adapter's weights or scale drive activations past Float32")))
+                    return true
+                }
                 if a.task.isFinished {
                     a.job.completion(.success(GenerationOutput(tokens: a.task.output, adapter: a.adapter,
                                                                queueSeconds: a.started.timeIntervalSince(a.enqueued),
