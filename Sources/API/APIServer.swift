@@ -99,8 +99,10 @@ public final class APIServer: Sendable {
         case ["readyz"]:
             try method("GET", "HEAD")
             let ready = service.isReady
-            return (endpoint, .json(status: ready ? 200 : 503,
-                                    rawJSON: Self.json(["status": ready ? "ready" : service.readiness.rawValue])))
+            let state = service.readiness
+            var body: [String: Any] = ["status": ready ? "ready" : state == .ready ? "degraded" : state.rawValue]
+            if !service.startupProblems.isEmpty { body["problems"] = service.startupProblems }
+            return (endpoint, .json(status: ready ? 200 : 503, rawJSON: Self.json(body)))
         case ["metrics"]:
             try method("GET")
             return (endpoint, .text(metrics.render(service: service), contentType: "text/plain; version=0.0.4; charset=utf-8"))

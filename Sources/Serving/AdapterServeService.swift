@@ -23,6 +23,12 @@ public final class AdapterServeService: @unchecked Sendable {
     private var _readiness: Readiness = .starting
     /// Adapters found on disk at start-up that could not be loaded, with the reason.
     public private(set) var skippedAdapters: [String: String] = [:]
+    /// What start-up could not take as it found it (damaged routes file, routes to missing
+    /// adapters, unreadable adapters): logged as errors and listed by /readyz.
+    public private(set) var startupProblems: [String] = []
+    /// Neither routes.json nor its backup could be read: not ready until a route change
+    /// writes a fresh routes file, because every task would answer 404.
+    private var routesLost = false
 
     public var readiness: Readiness {
         lock.lock(); defer { lock.unlock() }
@@ -66,13 +72,24 @@ public final class AdapterServeService: @unchecked Sendable {
                 logger.warning("skipping unreadable adapter", metadata: ["adapter": "\(name)", "reason": "\(error)"])
             }
         }
+        for (name, reason) in skippedAdapters.sorted(by: { $0.key < $1.key }) {
+            startupProblems.append("adapter '\(name)' was not loaded: \(reason)")
+        }
+        let reading = store.readRoutes()
+        for problem in reading.problems {
+            logger.error("routes file", metadata: ["problem": "\(problem)"])
+            startupProblems.append(problem)
+        }
+        routesLost = reading.unreadable
         var restored: [String: String] = [:]
-        for (task, name) in store.readRoutes() {
+        for (task, name) in reading.routes.sorted(by: { $0.key < $1.key }) {
             if (try? store.directory(for: name)) != nil, registry.summary(name) != nil {
                 restored[task] = name
                 registry.setPinned(name, true)
             } else {
-                logger.warning("dropping route to a missing adapter", metadata: ["task": "\(task)", "adapter": "\(name)"])
+                let problem = "task '\(task)' routes to adapter '\(name)', which is not loaded; the route is not served and leaves the routes file at the next route change"
+                logger.error("route to a missing adapter", metadata: ["task": "\(task)", "adapter": "\(name)"])
+                startupProblems.append(problem)
             }
         }
         routes = restored
@@ -236,7 +253,7 @@ public final class AdapterServeService: @unchecked Sendable {
             let snapshot = routes
             createdAt.removeValue(forKey: name)
             lock.unlock()
-            if !routed.isEmpty { try store.writeRoutes(snapshot) }
+            if !routed.isEmpty { try saveRoutes(snapshot) }
             logger.info("deleted adapter", metadata: ["adapter": "\(name)", "routes_removed": "\(routed)"])
         }
     }
@@ -256,7 +273,7 @@ public final class AdapterServeService: @unchecked Sendable {
             routes[task] = name
             let snapshot = routes
             lock.unlock()
-            do throws(ServiceError) { try store.writeRoutes(snapshot) } catch {
+            do throws(ServiceError) { try saveRoutes(snapshot) } catch {
                 lock.lock(); routes[task] = previous; lock.unlock()
                 throw error
             }
@@ -264,6 +281,12 @@ public final class AdapterServeService: @unchecked Sendable {
             if let previous, previous != name, !snapshot.values.contains(previous) { registry.setPinned(previous, false) }
             logger.info("activated adapter", metadata: ["adapter": "\(name)", "task": "\(task)"])
         }
+    }
+
+    /// Writes the routes file; a successful write also ends a start-up "routes lost" state.
+    private func saveRoutes(_ snapshot: [String: String]) throws(ServiceError) {
+        try store.writeRoutes(snapshot)
+        lock.lock(); routesLost = false; lock.unlock()
     }
 
     public func tasks() -> [String: String] {
@@ -280,14 +303,17 @@ public final class AdapterServeService: @unchecked Sendable {
             }
             let snapshot = routes
             lock.unlock()
-            try store.writeRoutes(snapshot)
+            try saveRoutes(snapshot)
             if !snapshot.values.contains(name) { registry.setPinned(name, false) }
         }
     }
 
-    /// True when the base model and every routed adapter are resident.
+    /// True when the base model and every routed adapter are resident, and the routes were
+    /// read (from the file or its backup).
     public var isReady: Bool {
         guard readiness == .ready else { return false }
+        lock.lock(); let lost = routesLost; lock.unlock()
+        guard !lost else { return false }
         return tasks().values.allSatisfy { registry.summary($0)?.loaded == true }
     }
 

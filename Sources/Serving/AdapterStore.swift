@@ -143,20 +143,82 @@ public struct AdapterStore: Sendable {
         return try? Data(contentsOf: dir.appendingPathComponent(Self.metadataFile))
     }
 
-    public func readRoutes() -> [String: String] {
-        guard let data = try? Data(contentsOf: routesFile),
-              let json = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
-              let tasks = json["tasks"] as? [String: String] else { return [:] }
-        return tasks
+    var routesBackup: URL { stateDir.appendingPathComponent("routes.json.bak") }
+
+    /// What start-up found in the routes file: the routes, where they came from, and every
+    /// problem met on the way, so that none is passed over in silence.
+    public struct RoutesReading: Sendable, Equatable {
+        public enum Source: String, Sendable { case none, primary, backup }
+        public var routes: [String: String] = [:]
+        public var source: Source = .none
+        public var problems: [String] = []
+        /// Neither the routes file nor its backup could be read: every route is unknown.
+        public var unreadable: Bool { source == .none && !problems.isEmpty }
     }
 
+    /// Reads routes.json, falling back to the backup the previous write left when the file is
+    /// missing or damaged (truncated, not JSON, wrong shape).
+    public func readRoutes() -> RoutesReading {
+        var reading = RoutesReading()
+        let primary = Self.parseRoutes(at: routesFile)
+        let backup = Self.parseRoutes(at: routesBackup)
+        switch primary {
+        case .success(let routes?):
+            reading.routes = routes
+            reading.source = .primary
+            return reading
+        case .success(nil):
+            if case .success(nil) = backup { return reading }
+            reading.problems.append("\(routesFile.path) is missing")
+        case .failure(let problem):
+            reading.problems.append(problem.description)
+        }
+        switch backup {
+        case .success(let routes?):
+            reading.routes = routes
+            reading.source = .backup
+            reading.problems.append("task routes restored from the backup \(routesBackup.path) (\(routes.count) route(s))")
+        case .success(nil):
+            reading.problems.append("no backup \(routesBackup.path): every task route is lost until tasks are activated again")
+        case .failure(let problem):
+            reading.problems.append("the backup is damaged too: \(problem.description); every task route is lost until tasks are activated again")
+        }
+        return reading
+    }
+
+    /// nil when the file does not exist; a message naming the file when it cannot be used.
+    static func parseRoutes(at url: URL) -> Result<[String: String]?, RoutesProblem> {
+        guard FileManager.default.fileExists(atPath: url.path) else { return .success(nil) }
+        guard let data = try? Data(contentsOf: url) else { return .failure(RoutesProblem("\(url.path) cannot be read")) }
+        guard let json = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
+              let tasks = json["tasks"] as? [String: String] else {
+            return .failure(RoutesProblem("\(url.path) is damaged (\(data.count) bytes, not a JSON object with a \"tasks\" map of task to adapter name)"))
+        }
+        return .success(tasks)
+    }
+
+    struct RoutesProblem: Error, CustomStringConvertible {
+        let description: String
+        init(_ d: String) { description = d }
+    }
+
+    /// Writes routes.json atomically (temporary file, fsync, rename) after keeping the current
+    /// version as routes.json.bak (a hard link, so the backup is always a complete file).
     public func writeRoutes(_ routes: [String: String]) throws(ServiceError) {
         do {
             let data = try JSONSerialization.data(withJSONObject: ["tasks": routes], options: [.sortedKeys, .prettyPrinted])
             let tmp = tmpDir.appendingPathComponent("routes-\(UUID().uuidString).json")
             try Self.writeSynced(data, to: tmp)
+            if case .success(_?) = Self.parseRoutes(at: routesFile) {
+                let link = tmpDir.appendingPathComponent("routes-backup-\(UUID().uuidString).json")
+                if Glibc.link(routesFile.path, link.path) == 0, rename(link.path, routesBackup.path) != 0 {
+                    unlink(link.path)
+                }
+            }
             guard rename(tmp.path, routesFile.path) == 0 else {
-                throw ServiceError(500, "storage_error", "could not save task routes: \(String(cString: strerror(errno)))")
+                let code = errno
+                unlink(tmp.path)
+                throw ServiceError(500, "storage_error", "could not save task routes: \(String(cString: strerror(code)))")
             }
             Self.fsyncPath(stateDir.path)
         } catch let e as ServiceError {
