@@ -52,6 +52,15 @@ public final class AdapterServeService: @unchecked Sendable {
                                  blasThreads: settings.blasThreads)
         routes = [:]
         loadStoredAdapters()
+        let registry = self.registry
+        engine.loadAdapter = { name in
+            do throws(AdapterError) { try registry.load(name); return .success(()) } catch {
+                return .failure(error.code == "adapter_not_found" ? .notFound(error.code, error.message) : ServiceError(500, error.code, error.message))
+            }
+        }
+        engine.applyChange = { [weak self] change in
+            self?.apply(change) ?? .failure(ServiceError(503, "draining", "the server is shutting down"))
+        }
         engine.start()
         lock.lock(); _readiness = .ready; lock.unlock()
     }
@@ -108,7 +117,19 @@ public final class AdapterServeService: @unchecked Sendable {
 
     // MARK: summarize
 
+    /// Blocking form of `startSummarize`, for callers with a thread to spare.
     public func summarize(_ request: SummarizeRequest) throws(ServiceError) -> SummarizeResult {
+        let box = ResultBox<SummarizeResult>()
+        try startSummarize(request) { box.set($0.mapError { $0 as Error }) }
+        do { return try box.wait().get() } catch { throw error as? ServiceError ?? ServiceError(500, "internal", "\(error)") }
+    }
+
+    /// Validates and tokenizes on the caller's thread, queues the generation and returns its ID
+    /// (for `cancel`); `completion` runs on the engine thread when it finishes, fails or is
+    /// cancelled. Nothing waits in between.
+    @discardableResult
+    public func startSummarize(_ request: SummarizeRequest,
+                               completion: @escaping @Sendable (Result<SummarizeResult, ServiceError>) -> Void) throws(ServiceError) -> GenerationID {
         let started = Date()
         let problems = request.parameters.problems(maxNewTokensCap: settings.maxNewTokensCap)
         guard problems.isEmpty else { throw .unprocessable("invalid_parameters", problems.joined(separator: "; ")) }
@@ -118,61 +139,61 @@ public final class AdapterServeService: @unchecked Sendable {
             throw .unprocessable("input_too_long", "the input is \(ids.count) tokens; the limit is \(settings.maxInputTokens)")
         }
         let task = request.adapters == nil ? (request.task ?? settings.defaultTask) : request.task
-        let resolve: @Sendable () -> Result<ResolvedAdapter?, ServiceError> = { [self] in
-            resolveAdapter(explicit: request.adapters, task: request.task)
-        }
         let deadline = Date().addingTimeInterval(settings.requestTimeoutSeconds)
-        let box = ResultBox<GenerationOutput>()
-        let job = GenerationJob(ids: ids, parameters: request.parameters, resolveAdapter: resolve, deadline: deadline) { result in
-            box.set(result.mapError { $0 as Error })
+        let tokenizer = self.tokenizer
+        let job = GenerationJob(ids: ids, parameters: request.parameters, resolve: { [weak self] in
+            self?.resolveAdapter(explicit: request.adapters, task: request.task) ?? .failed(ServiceError(503, "draining", "the server is shutting down"))
+        }, deadline: deadline) { result in
+            completion(result.map { output in
+                let reference = output.adapter.map { AdapterReference(name: $0.name, kind: $0.kind, sha256: $0.sha256) }
+                return SummarizeResult(summary: tokenizer.decode(output.tokens), adapter: reference,
+                                       task: task, inputTokens: ids.count, outputTokens: output.tokens.count,
+                                       tokenIDs: output.tokens, queueMilliseconds: output.queueSeconds * 1000,
+                                       generationMilliseconds: output.generationSeconds * 1000,
+                                       totalMilliseconds: Date().timeIntervalSince(started) * 1000)
+            })
         }
-        try engine.submit(job)
-        let output: GenerationOutput
-        switch box.wait() {
-        case .success(let o): output = o
-        case .failure(let e): throw e as? ServiceError ?? ServiceError(500, "internal", "\(e)")
-        }
-        let reference = output.adapter.map { AdapterReference(name: $0.name, kind: $0.kind, sha256: $0.sha256) }
-        return SummarizeResult(summary: tokenizer.decode(output.tokens), adapter: reference,
-                               task: task, inputTokens: ids.count, outputTokens: output.tokens.count,
-                               tokenIDs: output.tokens, queueMilliseconds: output.queueSeconds * 1000,
-                               generationMilliseconds: output.generationSeconds * 1000,
-                               totalMilliseconds: Date().timeIntervalSince(started) * 1000)
+        return try engine.submit(job)
     }
+
+    /// Stops a generation started with `startSummarize` (its client went away).
+    public func cancel(_ id: GenerationID) { engine.cancel(id) }
 
     /// Explicit adapters, else the task's route, else the default task's, else the base model.
     /// Runs on the engine thread, so it sees routes exactly as of this request's turn.
-    func resolveAdapter(explicit: [String]?, task: String?) -> Result<ResolvedAdapter?, ServiceError> {
-        var names: [String]
-        if let explicit, !explicit.isEmpty {
-            names = explicit
-        } else if let task {
+    func resolveAdapter(explicit: [String]?, task: String?) -> AdapterResolution {
+        if let explicit, !explicit.isEmpty { return resolve(names: explicit) }
+        if let task {
             guard let name = route(for: task) else {
-                return .failure(.notFound("task_not_found", "no adapter is active for task '\(task)'; activate one with POST /v1/adapters/{name}/activate"))
+                return .failed(.notFound("task_not_found", "no adapter is active for task '\(task)'; activate one with POST /v1/adapters/{name}/activate"))
             }
-            names = [name]
-        } else if let task = settings.defaultTask, let name = route(for: task) {
-            names = [name]
-        } else {
-            return .success(nil)
+            return resolve(names: [name])
         }
+        if let task = settings.defaultTask, let name = route(for: task) { return resolve(names: [name]) }
+        return .ready(nil)
+    }
+
+    /// The named adapters from memory; evicted ones are left to the loader thread (the engine
+    /// parks the request and calls `then` when they are back), so this never reads the disk.
+    func resolve(names: [String]) -> AdapterResolution {
         var parts: [PEFTAdapter] = []
+        var evicted: [String] = []
         for name in names {
-            do throws(ServiceError) { _ = try store.directory(for: name) } catch { return .failure(error) }
-            do { parts.append(try registry.acquire(name)) } catch {
-                if error.code == "adapter_not_found" {
-                    return .failure(.notFound("adapter_not_found", "no adapter named '\(name)'"))
-                }
-                return .failure(ServiceError(500, error.code, error.message))
+            do throws(ServiceError) { _ = try store.directory(for: name) } catch { return .failed(error) }
+            switch registry.lookup(name) {
+            case .resident(let adapter): parts.append(adapter)
+            case .evicted: evicted.append(name)
+            case .missing: return .failed(.notFound("adapter_not_found", "no adapter named '\(name)'"))
             }
         }
+        if !evicted.isEmpty { return .needsLoading(evicted, then: { [weak self] in self?.resolve(names: names) ?? .ready(nil) }) }
         if parts.filter({ $0.info.kind == .lora }).count > 1 || parts.filter({ $0.info.kind == .promptTuning }).count > 1 {
-            return .failure(.unprocessable("invalid_adapter_combination", "a request can stack at most one LoRA and one soft prompt"))
+            return .failed(.unprocessable("invalid_adapter_combination", "a request can stack at most one LoRA and one soft prompt"))
         }
         let weights = AdapterWeights.combine(parts.map(\.weights))!
-        return .success(ResolvedAdapter(name: names.joined(separator: "+"),
-                                        kind: parts.map(\.info.kind.rawValue).joined(separator: "+"),
-                                        sha256: parts.map(\.info.sha256).joined(separator: "+"), weights: weights))
+        return .ready(ResolvedAdapter(name: names.joined(separator: "+"),
+                                      kind: parts.map(\.info.kind.rawValue).joined(separator: "+"),
+                                      sha256: parts.map(\.info.sha256).joined(separator: "+"), weights: weights))
     }
 
     private func route(for task: String) -> String? {
@@ -182,8 +203,10 @@ public final class AdapterServeService: @unchecked Sendable {
 
     // MARK: adapters
 
-    /// Validates an uploaded PEFT adapter against the base, stores it atomically and makes it
-    /// available, all on the engine thread so requests see either the old or the new version.
+    /// Validates an uploaded PEFT adapter against the base and writes its files to staging on
+    /// the caller's thread; only the rename into place and the registration run on the engine
+    /// thread (a `store` state change), so requests see either the old or the new version and
+    /// decoding never waits for a parse, a hash or an fsync.
     public func putAdapter(name: String, configData: Data, weightsData: Data, replace: Bool) throws(ServiceError) -> AdapterRecord {
         _ = try store.directory(for: name)
         let started = Date()
@@ -195,30 +218,21 @@ public final class AdapterServeService: @unchecked Sendable {
         var meta: [String: Any] = ["name": name, "created_at": created, "sha256": adapter.info.sha256, "kind": adapter.info.kind.rawValue]
         meta["parameter_count"] = adapter.info.parameterCount
         let metaData = (try? JSONSerialization.data(withJSONObject: meta, options: [.sortedKeys])) ?? Data()
-        return try onEngine { [self] () throws(ServiceError) -> AdapterRecord in
-            let onDisk = try store.exists(name)
-            if registry.summary(name) != nil || onDisk {
-                guard replace else {
-                    throw .conflict("adapter_exists", "adapter '\(name)' already exists; PUT with ?replace=true to replace it")
-                }
-            }
-            let validated = Date()
-            try store.store(name: name, files: [PEFTAdapter.configFile: configData, PEFTAdapter.weightsFile: weightsData], metadata: metaData)
-            let stored = Date()
-            let directory = try store.directory(for: name)
-            do throws(AdapterError) {
-                try registry.register(name, adapter: adapter, source: directory)
-            } catch {
-                throw ServiceError(507, error.code, error.message)
-            }
-            lock.lock(); createdAt[name] = created; lock.unlock()
-            logger.info("stored adapter", metadata: [
-                "adapter": "\(name)", "sha256": "\(adapter.info.sha256)", "replace": "\(replace)",
-                "validate_ms": "\(Int(validated.timeIntervalSince(started) * 1000))",
-                "store_ms": "\(Int(stored.timeIntervalSince(validated) * 1000))",
-            ])
-            return try record(name)
+        let validated = Date()
+        let staged = try store.stage(files: [PEFTAdapter.configFile: configData, PEFTAdapter.weightsFile: weightsData], metadata: metaData)
+        let stagedAt = Date()
+        do {
+            try engine.apply(.store(StoredAdapter(name: name, adapter: adapter, staged: staged, createdAt: created, replace: replace)))
+        } catch {
+            store.discard(staged)
+            throw error
         }
+        logger.info("stored adapter", metadata: [
+            "adapter": "\(name)", "sha256": "\(adapter.info.sha256)", "replace": "\(replace)",
+            "validate_ms": "\(Int(validated.timeIntervalSince(started) * 1000))",
+            "store_ms": "\(Int(stagedAt.timeIntervalSince(validated) * 1000))",
+        ])
+        return try record(name)
     }
 
     public func listAdapters() -> [AdapterRecord] {
@@ -235,27 +249,7 @@ public final class AdapterServeService: @unchecked Sendable {
 
     public func deleteAdapter(name: String, force: Bool) throws(ServiceError) {
         _ = try store.directory(for: name)
-        try onEngine { [self] () throws(ServiceError) in
-            let onDisk = try store.exists(name)
-            guard registry.summary(name) != nil || onDisk else {
-                throw .notFound("adapter_not_found", "no adapter named '\(name)'")
-            }
-            lock.lock()
-            let routed = routes.filter { $0.value == name }.map(\.key).sorted()
-            lock.unlock()
-            if !routed.isEmpty && !force {
-                throw .conflict("adapter_in_use", "adapter '\(name)' serves task(s) \(routed.joined(separator: ", ")); deactivate them or DELETE with ?force=true")
-            }
-            if onDisk { try store.delete(name) }
-            registry.remove(name)
-            lock.lock()
-            for task in routed { routes.removeValue(forKey: task) }
-            let snapshot = routes
-            createdAt.removeValue(forKey: name)
-            lock.unlock()
-            if !routed.isEmpty { try saveRoutes(snapshot) }
-            logger.info("deleted adapter", metadata: ["adapter": "\(name)", "routes_removed": "\(routed)"])
-        }
+        try engine.apply(.delete(adapter: name, force: force))
     }
 
     // MARK: tasks
@@ -265,22 +259,99 @@ public final class AdapterServeService: @unchecked Sendable {
             throw .badRequest("task must be 1-64 characters without '/' or newlines")
         }
         _ = try store.directory(for: name)
-        try onEngine { [self] () throws(ServiceError) in
-            guard registry.summary(name) != nil else { throw .notFound("adapter_not_found", "no adapter named '\(name)'") }
-            do throws(AdapterError) { _ = try registry.acquire(name) } catch { throw ServiceError(500, error.code, error.message) }
-            lock.lock()
-            let previous = routes[task]
-            routes[task] = name
-            let snapshot = routes
-            lock.unlock()
-            do throws(ServiceError) { try saveRoutes(snapshot) } catch {
-                lock.lock(); routes[task] = previous; lock.unlock()
-                throw error
-            }
-            registry.setPinned(name, true)
-            if let previous, previous != name, !snapshot.values.contains(previous) { registry.setPinned(previous, false) }
-            logger.info("activated adapter", metadata: ["adapter": "\(name)", "task": "\(task)"])
+        // Read it back now (on this thread) if it was evicted, so the route serves at once.
+        do throws(AdapterError) { try registry.load(name) } catch {
+            throw error.code == "adapter_not_found" ? .notFound(error.code, error.message) : ServiceError(500, error.code, error.message)
         }
+        try engine.apply(.activate(adapter: name, task: task))
+    }
+
+    public func deleteTask(_ task: String) throws(ServiceError) {
+        try engine.apply(.deactivate(task: task))
+    }
+
+    // MARK: state changes, on the engine thread
+
+    /// Applies one state change; the engine calls this between decoder steps, in queue order.
+    func apply(_ change: StateChange) -> Result<Void, ServiceError> {
+        do throws(ServiceError) {
+            switch change {
+            case .store(let stored): try applyStore(stored)
+            case .delete(let name, let force): try applyDelete(name, force: force)
+            case .activate(let name, let task): try applyActivate(name, task: task)
+            case .deactivate(let task): try applyDeactivate(task)
+            }
+            return .success(())
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    private func applyStore(_ s: StoredAdapter) throws(ServiceError) {
+        let onDisk = try store.exists(s.name)
+        if registry.summary(s.name) != nil || onDisk {
+            guard s.replace else {
+                throw .conflict("adapter_exists", "adapter '\(s.name)' already exists; PUT with ?replace=true to replace it")
+            }
+        }
+        try store.commit(s.staged, as: s.name)
+        let directory = try store.directory(for: s.name)
+        do throws(AdapterError) {
+            try registry.register(s.name, adapter: s.adapter, source: directory)
+        } catch {
+            throw ServiceError(507, error.code, error.message)
+        }
+        lock.lock(); createdAt[s.name] = s.createdAt; lock.unlock()
+    }
+
+    private func applyDelete(_ name: String, force: Bool) throws(ServiceError) {
+        let onDisk = try store.exists(name)
+        guard registry.summary(name) != nil || onDisk else {
+            throw .notFound("adapter_not_found", "no adapter named '\(name)'")
+        }
+        lock.lock()
+        let routed = routes.filter { $0.value == name }.map(\.key).sorted()
+        lock.unlock()
+        if !routed.isEmpty && !force {
+            throw .conflict("adapter_in_use", "adapter '\(name)' serves task(s) \(routed.joined(separator: ", ")); deactivate them or DELETE with ?force=true")
+        }
+        if onDisk { try store.delete(name) }
+        registry.remove(name)
+        lock.lock()
+        for task in routed { routes.removeValue(forKey: task) }
+        let snapshot = routes
+        createdAt.removeValue(forKey: name)
+        lock.unlock()
+        if !routed.isEmpty { try saveRoutes(snapshot) }
+        logger.info("deleted adapter", metadata: ["adapter": "\(name)", "routes_removed": "\(routed)"])
+    }
+
+    private func applyActivate(_ name: String, task: String) throws(ServiceError) {
+        guard registry.summary(name) != nil else { throw .notFound("adapter_not_found", "no adapter named '\(name)'") }
+        lock.lock()
+        let previous = routes[task]
+        routes[task] = name
+        let snapshot = routes
+        lock.unlock()
+        do throws(ServiceError) { try saveRoutes(snapshot) } catch {
+            lock.lock(); routes[task] = previous; lock.unlock()
+            throw error
+        }
+        registry.setPinned(name, true)
+        if let previous, previous != name, !snapshot.values.contains(previous) { registry.setPinned(previous, false) }
+        logger.info("activated adapter", metadata: ["adapter": "\(name)", "task": "\(task)"])
+    }
+
+    private func applyDeactivate(_ task: String) throws(ServiceError) {
+        lock.lock()
+        guard let name = routes.removeValue(forKey: task) else {
+            lock.unlock()
+            throw .notFound("task_not_found", "no task named '\(task)'")
+        }
+        let snapshot = routes
+        lock.unlock()
+        try saveRoutes(snapshot)
+        if !snapshot.values.contains(name) { registry.setPinned(name, false) }
     }
 
     /// Writes the routes file; a successful write also ends a start-up "routes lost" state.
@@ -292,20 +363,6 @@ public final class AdapterServeService: @unchecked Sendable {
     public func tasks() -> [String: String] {
         lock.lock(); defer { lock.unlock() }
         return routes
-    }
-
-    public func deleteTask(_ task: String) throws(ServiceError) {
-        try onEngine { [self] () throws(ServiceError) in
-            lock.lock()
-            guard let name = routes.removeValue(forKey: task) else {
-                lock.unlock()
-                throw .notFound("task_not_found", "no task named '\(task)'")
-            }
-            let snapshot = routes
-            lock.unlock()
-            try saveRoutes(snapshot)
-            if !snapshot.values.contains(name) { registry.setPinned(name, false) }
-        }
     }
 
     /// True when the base model and every routed adapter are resident, and the routes were
@@ -322,15 +379,13 @@ public final class AdapterServeService: @unchecked Sendable {
         lock.lock(); _readiness = .draining; lock.unlock()
         engine.drain()
     }
+}
 
-    /// Runs `body` on the engine thread, in order with queued requests.
-    func onEngine<T: Sendable>(_ body: @escaping @Sendable () throws(ServiceError) -> T) throws(ServiceError) -> T {
-        do {
-            return try engine.perform { try body() }
-        } catch let e as ServiceError {
-            throw e
-        } catch {
-            throw ServiceError(500, "internal", "\(error)")
-        }
-    }
+/// An upload validated and staged on disk, waiting for the engine to put it into place.
+public struct StoredAdapter: Sendable {
+    public let name: String
+    public let adapter: PEFTAdapter
+    public let staged: AdapterStore.Staged
+    public let createdAt: String
+    public let replace: Bool
 }

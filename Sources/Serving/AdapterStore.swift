@@ -68,10 +68,24 @@ public struct AdapterStore: Sendable {
         return items.filter { $0 != Self.reservedName && FileManager.default.fileExists(atPath: root.appendingPathComponent($0).appendingPathComponent(PEFTAdapter.configFile).path) }.sorted()
     }
 
+    /// An adapter's files written and fsynced in a private staging folder.
+    public struct Staged: Sendable {
+        let url: URL
+    }
+
     /// Writes the adapter's files and metadata, then moves them into place in one rename
     /// (an atomic exchange when replacing).
     public func store(name: String, files: [String: Data], metadata: Data) throws(ServiceError) {
-        let target = try directory(for: name)
+        _ = try directory(for: name)
+        let staged = try stage(files: files, metadata: metadata)
+        do { try commit(staged, as: name) } catch {
+            discard(staged)
+            throw error
+        }
+    }
+
+    /// The slow half of storing (writes and fsyncs), safe to run on any thread.
+    public func stage(files: [String: Data], metadata: Data) throws(ServiceError) -> Staged {
         let fm = FileManager.default
         let staging = tmpDir.appendingPathComponent("upload-\(UUID().uuidString)")
         do {
@@ -83,6 +97,19 @@ public struct AdapterStore: Sendable {
             try? fm.removeItem(at: staging)
             throw ServiceError(500, "storage_error", "could not write the adapter: \(error.localizedDescription)")
         }
+        return Staged(url: staging)
+    }
+
+    /// Removes a staged adapter that will not be committed.
+    public func discard(_ staged: Staged) {
+        try? FileManager.default.removeItem(at: staged.url)
+    }
+
+    /// The quick half: renames the staged folder into place (two renames when replacing).
+    public func commit(_ staged: Staged, as name: String) throws(ServiceError) {
+        let target = try directory(for: name)
+        let fm = FileManager.default
+        let staging = staged.url
         if try exists(name) {
             // Two renames: the old version is set aside under a name that start-up recovery
             // recognises, so a crash between them restores it rather than losing the adapter.

@@ -52,6 +52,9 @@ public final class GenerationTask: @unchecked Sendable {
         }
     }
 
+    /// Tokens generated so far (what a cancelled request had produced when it stopped).
+    public var generatedCount: Int { isFinished ? output.count : curLen - 1 }
+
     /// Decoder states and the token each must be fed next.
     public var pending: [(state: DecoderState, token: Int32)] {
         isFinished ? [] : beams.map { ($0.state, $0.tokens.last!) }
