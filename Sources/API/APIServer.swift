@@ -16,13 +16,34 @@ public final class APIServer: Sendable {
         self.service = service
         self.logger = logger
         let s = service.settings
-        http = HTTPServer(configuration: HTTPServerConfiguration(host: s.host, port: s.port, maxBodyBytes: s.maxBodyBytes))
+        http = HTTPServer(configuration: HTTPServerConfiguration(
+            host: s.host, port: s.port, maxBodyBytes: s.maxBodyBytes, connectionLimit: s.connectionLimit,
+            connectionTimeoutSeconds: s.idleTimeoutSeconds, perIPConnectionLimit: s.perIPConnectionLimit,
+            headerTimeoutSeconds: s.headerTimeoutSeconds))
         let metrics = self.metrics
         service.engine.onBatch = { metrics.recordBatch($0) }
     }
 
     public func start() throws {
-        try http.start { [self] request in handle(request) }
+        try http.start(asyncHandler: { [self] request, responder in dispatch(request, responder) })
+    }
+
+    /// Work that may take a while (uploads, evaluation, state changes that wait for the engine)
+    /// runs here, off libmicrohttpd's event thread; the connection stays suspended meanwhile.
+    static let work = DispatchQueue(label: "adapter-serve.api.work", attributes: .concurrent)
+
+    /// On the event thread: cheap reads answer at once; a summary is queued on the engine and
+    /// answered from its completion (cancelled if the client hangs up); the rest runs on `work`.
+    func dispatch(_ request: HTTPRequest, _ responder: HTTPResponder) {
+        let s = request.pathSegments
+        if ["healthz", "readyz", "metrics"].contains(s.first ?? "") && s.count == 1
+            || request.method == "GET" && s.count >= 2 && s.count <= 3 && s[0] == "v1" && ["adapters", "tasks"].contains(s[1]) {
+            responder.respond(handle(request))
+        } else if request.method == "POST" && s == ["v1", "summarize"] {
+            Self.work.async { [self] in startSummary(request, responder) }
+        } else {
+            Self.work.async { [self] in responder.respond(handle(request)) }
+        }
     }
 
     public var boundPort: Int { http.boundPort }
@@ -44,11 +65,21 @@ public final class APIServer: Sendable {
             (endpoint, response) = try route(request, adapterLabel: &adapterLabel)
         } catch {
             endpoint = Self.endpointName(request)
-            var headers = HTTPHeaders()
-            if let retry = error.retryAfterSeconds { headers.set("Retry-After", String(retry)) }
-            if error.status == 405 { headers.set("Allow", Self.allowedMethods(request.pathSegments).joined(separator: ", ")) }
-            response = .error(status: error.status, code: error.code, message: error.message, headers: headers)
+            response = Self.errorResponse(error, request)
         }
+        return finished(request, endpoint: endpoint, response: response, adapterLabel: adapterLabel, started: started)
+    }
+
+    /// The one place a service error becomes an HTTP error response.
+    static func errorResponse(_ error: ServiceError, _ request: HTTPRequest) -> HTTPResponse {
+        var headers = HTTPHeaders()
+        if let retry = error.retryAfterSeconds { headers.set("Retry-After", String(retry)) }
+        if error.status == 405 { headers.set("Allow", allowedMethods(request.pathSegments).joined(separator: ", ")) }
+        return .error(status: error.status, code: error.code, message: error.message, headers: headers)
+    }
+
+    /// Metrics and the access log for a finished request.
+    func finished(_ request: HTTPRequest, endpoint: String, response: HTTPResponse, adapterLabel: String, started: Date) -> HTTPResponse {
         let seconds = Date().timeIntervalSince(started)
         metrics.recordRequest(endpoint: endpoint, method: request.method, status: response.status, adapter: adapterLabel, seconds: seconds)
         if endpoint != "/metrics" && endpoint != "/healthz" && endpoint != "/readyz" {

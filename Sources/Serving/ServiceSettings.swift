@@ -20,6 +20,14 @@ public struct ServiceSettings: Sendable, Codable, Equatable {
     public var adapterBudgetBytes: Int = 2 << 30
     public var maxEvaluateItems: Int = 50
     public var blasThreads: Int?
+    /// Open connections the server keeps (idle ones cost a descriptor, not a thread).
+    public var connectionLimit: Int = 4096
+    /// Connections per client address; 0 = off (behind a load balancer every client shares one).
+    public var perIPConnectionLimit: Int = 0
+    /// Seconds a client has to send a whole header block; 0 = no deadline.
+    public var headerTimeoutSeconds: Double = 10
+    /// Seconds a connection may sit idle before it is closed.
+    public var idleTimeoutSeconds: Int = 30
 
     public init() {}
 
@@ -30,6 +38,8 @@ public struct ServiceSettings: Sendable, Codable, Equatable {
         case maxNewTokensCap = "max_new_tokens_cap", requestTimeoutSeconds = "request_timeout_seconds"
         case adapterBudgetBytes = "adapter_budget_bytes", maxEvaluateItems = "max_evaluate_items"
         case blasThreads = "blas_threads"
+        case connectionLimit = "connection_limit", perIPConnectionLimit = "per_ip_connection_limit"
+        case headerTimeoutSeconds = "header_timeout_seconds", idleTimeoutSeconds = "idle_timeout_seconds"
     }
 
     public init(from decoder: Decoder) throws {
@@ -51,6 +61,10 @@ public struct ServiceSettings: Sendable, Codable, Equatable {
         adapterBudgetBytes = try c.decodeIfPresent(Int.self, forKey: .adapterBudgetBytes) ?? d.adapterBudgetBytes
         maxEvaluateItems = try c.decodeIfPresent(Int.self, forKey: .maxEvaluateItems) ?? d.maxEvaluateItems
         blasThreads = try c.decodeIfPresent(Int.self, forKey: .blasThreads)
+        connectionLimit = try c.decodeIfPresent(Int.self, forKey: .connectionLimit) ?? d.connectionLimit
+        perIPConnectionLimit = try c.decodeIfPresent(Int.self, forKey: .perIPConnectionLimit) ?? d.perIPConnectionLimit
+        headerTimeoutSeconds = try c.decodeIfPresent(Double.self, forKey: .headerTimeoutSeconds) ?? d.headerTimeoutSeconds
+        idleTimeoutSeconds = try c.decodeIfPresent(Int.self, forKey: .idleTimeoutSeconds) ?? d.idleTimeoutSeconds
     }
 
     /// Overrides from ADAPTER_SERVE_* environment variables (e.g. ADAPTER_SERVE_PORT,
@@ -76,6 +90,10 @@ public struct ServiceSettings: Sendable, Codable, Equatable {
         if let n = try int("MAX_NEW_TOKENS_CAP") { maxNewTokensCap = n }
         if let n = try int("REQUEST_TIMEOUT_SECONDS") { requestTimeoutSeconds = Double(n) }
         if let n = try int("BLAS_THREADS") { blasThreads = n }
+        if let n = try int("CONNECTION_LIMIT") { connectionLimit = n }
+        if let n = try int("PER_IP_CONNECTION_LIMIT") { perIPConnectionLimit = n }
+        if let n = try int("HEADER_TIMEOUT_SECONDS") { headerTimeoutSeconds = Double(n) }
+        if let n = try int("IDLE_TIMEOUT_SECONDS") { idleTimeoutSeconds = n }
     }
 
     public static func load(file: URL) throws(ServiceError) -> ServiceSettings {
