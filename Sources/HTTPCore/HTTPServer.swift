@@ -75,6 +75,7 @@ public final class HTTPServer: Sendable {
                     config.host, UInt16(config.port), UInt32(clamping: config.connectionLimit),
                     UInt32(clamping: config.perIPConnectionLimit), UInt32(clamping: config.connectionTimeoutSeconds),
                     UInt32(clamping: Int((config.headerTimeoutSeconds * 1000).rounded())), config.maxHeaderBytes,
+                    UInt64(config.maxBodyBytes),
                     mhdAccessHandler, mhdRequestCompleted, mhdLog, mhdHangUp, contextPointer,
                     buffer.baseAddress, buffer.count)
             }

@@ -35,6 +35,8 @@ typedef struct adapter_serve_daemon adapter_serve_daemon;
 /// (0 = MHD default); the memory limit bounds the request line plus headers.
 /// header_deadline_ms: a connection whose header block is not complete this long after it was
 /// accepted (or after the first byte of a keep-alive request) is shut down; 0 = off.
+/// max_body_bytes: a first request declaring a larger Content-Length gets a JSON 413 from the
+/// gate (see shim.c: the gate answers framing errors itself, once, as JSON).
 /// handler/completed/log all receive ctx. URL and query arguments are passed to the handler
 /// still percent-encoded, so the caller decides how to decode them.
 /// Returns NULL on failure, with a message in error_buf.
@@ -45,6 +47,7 @@ adapter_serve_daemon *adapter_serve_start_daemon(const char *host,
                                                  unsigned int timeout_seconds,
                                                  unsigned int header_deadline_ms,
                                                  size_t memory_limit_bytes,
+                                                 uint64_t max_body_bytes,
                                                  MHD_AccessHandlerCallback handler,
                                                  MHD_RequestCompletedCallback completed,
                                                  adapter_serve_log_callback log,
