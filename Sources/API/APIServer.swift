@@ -74,8 +74,26 @@ public final class APIServer: Sendable {
     static func errorResponse(_ error: ServiceError, _ request: HTTPRequest) -> HTTPResponse {
         var headers = HTTPHeaders()
         if let retry = error.retryAfterSeconds { headers.set("Retry-After", String(retry)) }
-        if error.status == 405 { headers.set("Allow", allowedMethods(request.pathSegments).joined(separator: ", ")) }
-        return .error(status: error.status, code: error.code, message: error.message, headers: headers)
+        if error.kind == .methodNotAllowed { headers.set("Allow", allowedMethods(request.pathSegments).joined(separator: ", ")) }
+        return .error(status: status(error.kind), code: error.code, message: error.message, headers: headers)
+    }
+
+    /// The one mapping from domain error kinds to HTTP status codes.
+    static func status(_ kind: ServiceError.Kind) -> Int {
+        switch kind {
+        case .invalidRequest: 400
+        case .unauthorized: 401
+        case .notFound: 404
+        case .methodNotAllowed: 405
+        case .conflict: 409
+        case .payloadTooLarge: 413
+        case .unprocessable: 422
+        case .cancelled: 499      // nginx's "client closed request"; the client is gone anyway
+        case .internalFailure: 500
+        case .unavailable: 503
+        case .timeout: 504
+        case .insufficientStorage: 507
+        }
     }
 
     /// Metrics and the access log for a finished request.
@@ -120,7 +138,7 @@ public final class APIServer: Sendable {
         let endpoint = Self.endpointName(r)
         func method(_ allowed: String...) throws(ServiceError) {
             guard allowed.contains(r.method) else {
-                throw ServiceError(405, "method_not_allowed", "\(r.method) is not allowed on \(endpoint)")
+                throw ServiceError(.methodNotAllowed, "method_not_allowed", "\(r.method) is not allowed on \(endpoint)")
             }
         }
         switch s {
@@ -204,7 +222,7 @@ public final class APIServer: Sendable {
         var diff = UInt8(given.count == expected.count ? 0 : 1)
         for i in 0..<expected.count { diff |= expected[i] ^ (i < given.count ? given[i] : 0) }
         guard diff == 0 else {
-            throw ServiceError(401, "unauthorized", "this endpoint needs \"Authorization: Bearer <admin token>\"")
+            throw ServiceError(.unauthorized, "unauthorized", "this endpoint needs \"Authorization: Bearer <admin token>\"")
         }
     }
 

@@ -40,11 +40,11 @@ public final class AdapterServeService: @unchecked Sendable {
         self.logger = logger
         let modelDir = URL(fileURLWithPath: settings.model)
         do { model = try T5ForConditionalGeneration(directory: modelDir) } catch {
-            throw ServiceError(500, "model_load_failed", error.message)
+            throw ServiceError(.internalFailure, "model_load_failed", error.message)
         }
         let tokenizerDir = settings.tokenizer.map { URL(fileURLWithPath: $0) } ?? modelDir
         do { tokenizer = try T5Tokenizer(directory: tokenizerDir) } catch {
-            throw ServiceError(500, "tokenizer_load_failed", "\(error)")
+            throw ServiceError(.internalFailure, "tokenizer_load_failed", "\(error)")
         }
         registry = AdapterRegistry(base: model, budgetBytes: settings.adapterBudgetBytes)
         store = try AdapterStore(root: URL(fileURLWithPath: settings.adapters))
@@ -55,11 +55,11 @@ public final class AdapterServeService: @unchecked Sendable {
         let registry = self.registry
         engine.loadAdapter = { name in
             do throws(AdapterError) { try registry.load(name); return .success(()) } catch {
-                return .failure(error.code == "adapter_not_found" ? .notFound(error.code, error.message) : ServiceError(500, error.code, error.message))
+                return .failure(error.code == "adapter_not_found" ? .notFound(error.code, error.message) : ServiceError(.internalFailure, error.code, error.message))
             }
         }
         engine.applyChange = { [weak self] change in
-            self?.apply(change) ?? .failure(ServiceError(503, "draining", "the server is shutting down"))
+            self?.apply(change) ?? .failure(ServiceError(.unavailable, "draining", "the server is shutting down"))
         }
         engine.start()
         lock.lock(); _readiness = .ready; lock.unlock()
@@ -121,7 +121,7 @@ public final class AdapterServeService: @unchecked Sendable {
     public func summarize(_ request: SummarizeRequest) throws(ServiceError) -> SummarizeResult {
         let box = ResultBox<SummarizeResult>()
         try startSummarize(request) { box.set($0.mapError { $0 as Error }) }
-        do { return try box.wait().get() } catch { throw error as? ServiceError ?? ServiceError(500, "internal", "\(error)") }
+        do { return try box.wait().get() } catch { throw error as? ServiceError ?? ServiceError(.internalFailure, "internal", "\(error)") }
     }
 
     /// Validates and tokenizes on the caller's thread, queues the generation and returns its ID
@@ -142,7 +142,7 @@ public final class AdapterServeService: @unchecked Sendable {
         let deadline = Date().addingTimeInterval(settings.requestTimeoutSeconds)
         let tokenizer = self.tokenizer
         let job = GenerationJob(ids: ids, parameters: request.parameters, resolve: { [weak self] in
-            self?.resolveAdapter(explicit: request.adapters, task: request.task) ?? .failed(ServiceError(503, "draining", "the server is shutting down"))
+            self?.resolveAdapter(explicit: request.adapters, task: request.task) ?? .failed(ServiceError(.unavailable, "draining", "the server is shutting down"))
         }, deadline: deadline) { result in
             completion(result.map { output in
                 let reference = output.adapter.map { AdapterReference(name: $0.name, kind: $0.kind, sha256: $0.sha256) }
@@ -261,7 +261,7 @@ public final class AdapterServeService: @unchecked Sendable {
         _ = try store.directory(for: name)
         // Read it back now (on this thread) if it was evicted, so the route serves at once.
         do throws(AdapterError) { try registry.load(name) } catch {
-            throw error.code == "adapter_not_found" ? .notFound(error.code, error.message) : ServiceError(500, error.code, error.message)
+            throw error.code == "adapter_not_found" ? .notFound(error.code, error.message) : ServiceError(.internalFailure, error.code, error.message)
         }
         try engine.apply(.activate(adapter: name, task: task))
     }
@@ -299,7 +299,7 @@ public final class AdapterServeService: @unchecked Sendable {
         do throws(AdapterError) {
             try registry.register(s.name, adapter: s.adapter, source: directory)
         } catch {
-            throw ServiceError(507, error.code, error.message)
+            throw ServiceError(.insufficientStorage, error.code, error.message)
         }
         lock.lock(); createdAt[s.name] = s.createdAt; lock.unlock()
     }

@@ -21,7 +21,7 @@ public struct AdapterStore: Sendable {
             try FileManager.default.createDirectory(at: root.appendingPathComponent(Self.reservedName).appendingPathComponent("tmp"),
                                                     withIntermediateDirectories: true)
         } catch {
-            throw ServiceError(500, "storage_error", "cannot create the adapters directory \(root.path): \(error.localizedDescription)")
+            throw ServiceError(.internalFailure, "storage_error", "cannot create the adapters directory \(root.path): \(error.localizedDescription)")
         }
     }
 
@@ -31,7 +31,7 @@ public struct AdapterStore: Sendable {
         let allowed = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
         guard (1...64).contains(name.count), name.allSatisfy({ allowed.contains($0) }),
               let first = name.first, first.isASCII, first.isLetter || first.isNumber else {
-            throw ServiceError(400, "invalid_name", "adapter names are 1-64 characters from A-Z a-z 0-9 . _ - starting with a letter or digit; got \"\(name.prefix(80))\"")
+            throw ServiceError(.invalidRequest, "invalid_name", "adapter names are 1-64 characters from A-Z a-z 0-9 . _ - starting with a letter or digit; got \"\(name.prefix(80))\"")
         }
     }
 
@@ -44,12 +44,12 @@ public struct AdapterStore: Sendable {
         let url = root.appendingPathComponent(name, isDirectory: true)
         guard url.deletingLastPathComponent().standardizedFileURL.path == root.standardizedFileURL.path,
               url.lastPathComponent == name else {
-            throw ServiceError(400, "invalid_name", "adapter name \"\(name)\" does not resolve inside the adapters directory")
+            throw ServiceError(.invalidRequest, "invalid_name", "adapter name \"\(name)\" does not resolve inside the adapters directory")
         }
         var info = stat()
         if lstat(url.path, &info) == 0, (info.st_mode & S_IFMT) != S_IFDIR {
             let what = (info.st_mode & S_IFMT) == S_IFLNK ? "a symbolic link" : "not a directory"
-            throw ServiceError(409, "unsafe_adapter_path", "\(url.path) is \(what); AdapterServe never follows, loads or deletes links or stray files in the adapters directory (remove it by hand)")
+            throw ServiceError(.conflict, "unsafe_adapter_path", "\(url.path) is \(what); AdapterServe never follows, loads or deletes links or stray files in the adapters directory (remove it by hand)")
         }
         return url
     }
@@ -95,7 +95,7 @@ public struct AdapterStore: Sendable {
             Self.fsyncPath(staging.path)
         } catch {
             try? fm.removeItem(at: staging)
-            throw ServiceError(500, "storage_error", "could not write the adapter: \(error.localizedDescription)")
+            throw ServiceError(.internalFailure, "storage_error", "could not write the adapter: \(error.localizedDescription)")
         }
         return Staged(url: staging)
     }
@@ -117,20 +117,20 @@ public struct AdapterStore: Sendable {
             guard rename(target.path, aside.path) == 0 else {
                 let code = errno
                 try? fm.removeItem(at: staging)
-                throw ServiceError(500, "storage_error", "could not replace adapter '\(name)': \(String(cString: strerror(code)))")
+                throw ServiceError(.internalFailure, "storage_error", "could not replace adapter '\(name)': \(String(cString: strerror(code)))")
             }
             guard rename(staging.path, target.path) == 0 else {
                 let code = errno
                 _ = rename(aside.path, target.path)
                 try? fm.removeItem(at: staging)
-                throw ServiceError(500, "storage_error", "could not replace adapter '\(name)': \(String(cString: strerror(code)))")
+                throw ServiceError(.internalFailure, "storage_error", "could not replace adapter '\(name)': \(String(cString: strerror(code)))")
             }
             Self.fsyncPath(root.path)
             try? fm.removeItem(at: aside)
         } else if rename(staging.path, target.path) != 0 {
             let code = errno
             try? fm.removeItem(at: staging)
-            throw ServiceError(500, "storage_error", "could not store adapter '\(name)': \(String(cString: strerror(code)))")
+            throw ServiceError(.internalFailure, "storage_error", "could not store adapter '\(name)': \(String(cString: strerror(code)))")
         }
         Self.fsyncPath(root.path)
     }
@@ -140,7 +140,7 @@ public struct AdapterStore: Sendable {
         let source = try directory(for: name)
         let trash = tmpDir.appendingPathComponent("deleted-\(UUID().uuidString)")
         guard rename(source.path, trash.path) == 0 else {
-            throw ServiceError(500, "storage_error", "could not delete adapter '\(name)': \(String(cString: strerror(errno)))")
+            throw ServiceError(.internalFailure, "storage_error", "could not delete adapter '\(name)': \(String(cString: strerror(errno)))")
         }
         Self.fsyncPath(root.path)
         try? FileManager.default.removeItem(at: trash)
@@ -245,19 +245,19 @@ public struct AdapterStore: Sendable {
             guard rename(tmp.path, routesFile.path) == 0 else {
                 let code = errno
                 unlink(tmp.path)
-                throw ServiceError(500, "storage_error", "could not save task routes: \(String(cString: strerror(code)))")
+                throw ServiceError(.internalFailure, "storage_error", "could not save task routes: \(String(cString: strerror(code)))")
             }
             Self.fsyncPath(stateDir.path)
         } catch let e as ServiceError {
             throw e
         } catch {
-            throw ServiceError(500, "storage_error", "could not save task routes: \(error.localizedDescription)")
+            throw ServiceError(.internalFailure, "storage_error", "could not save task routes: \(error.localizedDescription)")
         }
     }
 
     static func writeSynced(_ data: Data, to url: URL) throws {
         guard FileManager.default.createFile(atPath: url.path, contents: data) else {
-            throw ServiceError(500, "storage_error", "cannot write \(url.path)")
+            throw ServiceError(.internalFailure, "storage_error", "cannot write \(url.path)")
         }
         fsyncPath(url.path)
     }

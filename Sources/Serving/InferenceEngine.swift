@@ -155,10 +155,10 @@ public final class InferenceEngine: @unchecked Sendable {
     @discardableResult
     public func submit(_ job: GenerationJob) throws(ServiceError) -> GenerationID {
         condition.lock(); defer { condition.unlock() }
-        guard accepting else { throw ServiceError(503, "draining", "the server is shutting down", retryAfterSeconds: 5) }
+        guard accepting else { throw ServiceError(.unavailable, "draining", "the server is shutting down", retryAfterSeconds: 5) }
         let waiting = queue.filter { if case .generate = $0.task { true } else { false } }.count
         guard waiting < maxQueue else {
-            throw ServiceError(503, "queue_full", "the request queue is full (\(maxQueue) waiting); retry shortly", retryAfterSeconds: 1)
+            throw ServiceError(.unavailable, "queue_full", "the request queue is full (\(maxQueue) waiting); retry shortly", retryAfterSeconds: 1)
         }
         nextID += 1
         let id = GenerationID(value: nextID)
@@ -184,12 +184,12 @@ public final class InferenceEngine: @unchecked Sendable {
         condition.lock()
         guard !stopped else {
             condition.unlock()
-            throw ServiceError(503, "draining", "the server is shutting down", retryAfterSeconds: 5)
+            throw ServiceError(.unavailable, "draining", "the server is shutting down", retryAfterSeconds: 5)
         }
         queue.append((.change(change, { box.set($0.mapError { $0 as Error }) }), Date()))
         condition.signal()
         condition.unlock()
-        do { try box.wait().get() } catch { throw error as? ServiceError ?? ServiceError(500, "internal", "\(error)") }
+        do { try box.wait().get() } catch { throw error as? ServiceError ?? ServiceError(.internalFailure, "internal", "\(error)") }
     }
 
     /// Runs `body` on the engine thread between decoder steps, after all work queued before it
@@ -199,7 +199,7 @@ public final class InferenceEngine: @unchecked Sendable {
         condition.lock()
         guard !stopped else {
             condition.unlock()
-            throw ServiceError(503, "draining", "the server is shutting down", retryAfterSeconds: 5)
+            throw ServiceError(.unavailable, "draining", "the server is shutting down", retryAfterSeconds: 5)
         }
         queue.append((.call({ box.set(Result { try body() }) }), Date()))
         condition.signal()
@@ -214,7 +214,7 @@ public final class InferenceEngine: @unchecked Sendable {
         let user = job.completion
         j.completion = { result in user(result); box.set(result.mapError { $0 as Error }) }
         do { try submit(j) } catch { return .failure(error) }
-        return box.wait().mapError { $0 as? ServiceError ?? ServiceError(500, "internal", "\($0)") }
+        return box.wait().mapError { $0 as? ServiceError ?? ServiceError(.internalFailure, "internal", "\($0)") }
     }
 
     public var currentStats: EngineStats {
@@ -260,7 +260,7 @@ public final class InferenceEngine: @unchecked Sendable {
     }
 
     private static func cancelledError() -> ServiceError {
-        ServiceError(499, "cancelled", "the client closed the connection before the summary was ready")
+        ServiceError(.cancelled, "cancelled", "the client closed the connection before the summary was ready")
     }
 
     private func run() {
@@ -320,7 +320,7 @@ public final class InferenceEngine: @unchecked Sendable {
             var newTasks: [(GenerationID, GenerationJob, ResolvedAdapter?, Date)] = []
             func admit(_ id: GenerationID, _ job: GenerationJob, enqueued: Date) {
                 if let deadline = job.deadline, Date() > deadline {
-                    job.completion(.failure(ServiceError(503, "timeout", "the request waited in the queue past its timeout", retryAfterSeconds: 1)))
+                    job.completion(.failure(ServiceError(.unavailable, "timeout", "the request waited in the queue past its timeout", retryAfterSeconds: 1)))
                     return
                 }
                 switch job.resolve() {
@@ -336,7 +336,7 @@ public final class InferenceEngine: @unchecked Sendable {
             for item in taken {
                 switch item.task {
                 case .change(let change, let done):
-                    done(applyChange?(change) ?? .failure(ServiceError(500, "internal", "the engine has no state handler")))
+                    done(applyChange?(change) ?? .failure(ServiceError(.internalFailure, "internal", "the engine has no state handler")))
                 case .call(let body):
                     body()
                 case .generate(let id, let job):
@@ -378,7 +378,7 @@ public final class InferenceEngine: @unchecked Sendable {
             let now = Date()
             active.removeAll { a in
                 if a.task.nonFiniteLogits {
-                    a.job.completion(.failure(ServiceError(422, "non_finite_logits", "generation stopped: the model produced NaN or infinite logits\(a.adapter.map { " with adapter '\($0.name)'" } ?? ""); the adapter's weights or scale drive activations past Float32")))
+                    a.job.completion(.failure(ServiceError(.unprocessable, "non_finite_logits", "generation stopped: the model produced NaN or infinite logits\(a.adapter.map { " with adapter '\($0.name)'" } ?? ""); the adapter's weights or scale drive activations past Float32")))
                     return true
                 }
                 if a.task.isFinished {
@@ -388,7 +388,7 @@ public final class InferenceEngine: @unchecked Sendable {
                     return true
                 }
                 if let deadline = a.job.deadline, now > deadline {
-                    a.job.completion(.failure(ServiceError(504, "timeout", "generation did not finish within the request timeout")))
+                    a.job.completion(.failure(ServiceError(.timeout, "timeout", "generation did not finish within the request timeout")))
                     return true
                 }
                 return false
@@ -435,7 +435,7 @@ final class AdapterLoader: @unchecked Sendable {
             if stopping && pending.isEmpty { condition.unlock(); return }
             let name = pending[0].name
             condition.unlock()
-            let result = load?(name) ?? .failure(ServiceError(500, "internal", "no adapter loader"))
+            let result = load?(name) ?? .failure(ServiceError(.internalFailure, "internal", "no adapter loader"))
             condition.lock()
             let done = pending.removeFirst().done
             condition.unlock()
