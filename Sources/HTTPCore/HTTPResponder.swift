@@ -60,8 +60,13 @@ public final class HTTPResponder: @unchecked Sendable {
     func suspendUnlessAnswered(_ connection: OpaquePointer) -> HTTPResponse? {
         lock.lock(); defer { lock.unlock() }
         if responded { return response }
+        guard let context, context.suspending(self) else {
+            // Stopping: answer now; the handler's own answer, when it comes, is ignored.
+            responded = true
+            response = .error(status: 503, code: "shutting_down", message: "the server is shutting down")
+            return response
+        }
         suspendedConnection = connection
-        context?.suspended(self)
         adapter_serve_suspend(connection, Unmanaged.passUnretained(self).toOpaque())
         return nil
     }

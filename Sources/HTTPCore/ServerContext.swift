@@ -17,6 +17,9 @@ final class ServerContext: @unchecked Sendable {
     let draining = Atomic<Bool>(false)
     private let lock = NSCondition()
     private var suspendedResponders: [ObjectIdentifier: HTTPResponder] = [:]
+    /// Set by `answerSuspended`: from then on no connection may be suspended, because
+    /// libmicrohttpd aborts the process if it is stopped while one is.
+    private var stopping = false
 
     init(configuration: HTTPServerConfiguration, handler: @escaping @Sendable (HTTPRequest, HTTPResponder) -> Void) {
         self.handler = handler
@@ -25,8 +28,13 @@ final class ServerContext: @unchecked Sendable {
         self.log = configuration.log
     }
 
-    func suspended(_ responder: HTTPResponder) {
-        lock.lock(); suspendedResponders[ObjectIdentifier(responder)] = responder; lock.unlock()
+    /// Records a connection about to be suspended; false once the server is stopping (the
+    /// caller then answers at once instead of suspending).
+    func suspending(_ responder: HTTPResponder) -> Bool {
+        lock.lock(); defer { lock.unlock() }
+        guard !stopping else { return false }
+        suspendedResponders[ObjectIdentifier(responder)] = responder
+        return true
     }
 
     func resumed(_ responder: HTTPResponder) {
@@ -38,6 +46,7 @@ final class ServerContext: @unchecked Sendable {
     /// resume (ours or a handler's racing with us) has been handed to libmicrohttpd.
     func answerSuspended(with response: HTTPResponse) {
         lock.lock()
+        stopping = true
         let waiting = Array(suspendedResponders.values)
         lock.unlock()
         for responder in waiting { responder.respond(response) }

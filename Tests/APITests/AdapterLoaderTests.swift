@@ -29,6 +29,8 @@ import Testing
         let t = Thread { parked.value = try? live.call("POST", "/v1/summarize", json: ["dialogue": "#Person1#: Hi.", "adapter": "a"]) }
         t.start()
         entered.wait()
+        // The engine publishes its count at the end of the loop that parked the request.
+        for _ in 0..<120_000 where engine.currentStats.waitingForAdapters != 1 { usleep(500) }
         #expect(engine.currentStats.waitingForAdapters == 1)
         // While "a" is being read, other requests are admitted and decoded to completion.
         let other = try live.call("POST", "/v1/summarize", json: ["dialogue": "#Person1#: Meanwhile.", "parameters": ["max_new_tokens": 4]])
