@@ -28,21 +28,26 @@ public final class APIServer: Sendable {
         try http.start(asyncHandler: { [self] request, responder in dispatch(request, responder) })
     }
 
-    /// Work that may take a while (uploads, evaluation, state changes that wait for the engine)
-    /// runs here, off libmicrohttpd's event thread; the connection stays suspended meanwhile.
-    static let work = DispatchQueue(label: "adapter-serve.api.work", attributes: .concurrent)
+    /// Parsing and tokenizing a summary request (CPU only, never waits) runs here, off
+    /// libmicrohttpd's event thread.
+    static let parsing = DispatchQueue(label: "adapter-serve.api.parse", attributes: .concurrent)
 
-    /// On the event thread: cheap reads answer at once; a summary is queued on the engine and
-    /// answered from its completion (cancelled if the client hangs up); the rest runs on `work`.
+    /// On the event thread: cheap reads answer at once; a summary is parsed on `parsing`, queued
+    /// on the engine and answered from its completion (cancelled if the client hangs up). Work
+    /// that blocks until the engine or the store is done (uploads, evaluation, activation,
+    /// deletion) gets a thread of its own, so it can never starve the summaries' queue; the
+    /// connection stays suspended meanwhile either way.
     func dispatch(_ request: HTTPRequest, _ responder: HTTPResponder) {
         let s = request.pathSegments
         if ["healthz", "readyz", "metrics"].contains(s.first ?? "") && s.count == 1
             || request.method == "GET" && s.count >= 2 && s.count <= 3 && s[0] == "v1" && ["adapters", "tasks"].contains(s[1]) {
             responder.respond(handle(request))
         } else if request.method == "POST" && s == ["v1", "summarize"] {
-            Self.work.async { [self] in startSummary(request, responder) }
+            Self.parsing.async { [self] in startSummary(request, responder) }
         } else {
-            Self.work.async { [self] in responder.respond(handle(request)) }
+            let thread = Thread { [self] in responder.respond(handle(request)) }
+            thread.name = "adapter-serve-api-request"
+            thread.start()
         }
     }
 

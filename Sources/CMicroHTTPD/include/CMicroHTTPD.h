@@ -1,8 +1,11 @@
 // Thin C layer over libmicrohttpd for HTTPCore.
 //
 // MHD_start_daemon is variadic and cannot be called from Swift, and host resolution, log
-// formatting (va_list) and client-address formatting are easier to get right in C. Everything
-// else (the access handler, body accumulation, responses) stays in Swift.
+// formatting (va_list) and client-address formatting are easier to get right in C. So is the
+// monitor thread: it owns the listening socket and gates each new connection until its first
+// header block is complete and its framing sound (then MHD_add_connection), enforces the header
+// deadline, and polls suspended connections for a peer that hung up. Everything else (the access
+// handler, body accumulation, responses) stays in Swift.
 #ifndef ADAPTER_SERVE_CMICROHTTPD_H
 #define ADAPTER_SERVE_CMICROHTTPD_H
 
