@@ -159,7 +159,7 @@ public final class APIServer: Sendable {
             return (endpoint, .json(status: ready ? 200 : 503, rawJSON: Self.json(body)))
         case ["metrics"]:
             try method("GET")
-            return (endpoint, .text(metrics.render(service: service), contentType: "text/plain; version=0.0.4; charset=utf-8"))
+            return (endpoint, .text(metrics.render(service: service, http: http), contentType: "text/plain; version=0.0.4; charset=utf-8"))
         case ["v1", "summarize"]:
             try method("POST")
             return (endpoint, try summarize(r, adapterLabel: &adapterLabel))

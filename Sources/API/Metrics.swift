@@ -1,4 +1,5 @@
 import Foundation
+import HTTPCore
 import Prometheus
 import Serving
 
@@ -12,6 +13,11 @@ final class Metrics: Sendable {
     private let adapterBytes: Gauge
     private let adapterLoads: Gauge
     private let adapterEvictions: Gauge
+    private let cancelled: Gauge
+    private let cancelledTokens: Gauge
+    private let waitingForAdapters: Gauge
+    private let openConnections: Gauge
+    private let headerTimeouts: Gauge
 
     init() {
         batchSizes = registry.makeValueHistogram(name: "adapterserve_decode_batch_size",
@@ -22,6 +28,15 @@ final class Metrics: Sendable {
         adapterBytes = registry.makeGauge(name: "adapterserve_adapter_bytes", labels: [], help: "Bytes of resident adapter weights")
         adapterLoads = registry.makeGauge(name: "adapterserve_adapter_loads", labels: [], help: "Adapter loads since start")
         adapterEvictions = registry.makeGauge(name: "adapterserve_adapter_evictions", labels: [], help: "Adapter evictions since start")
+        cancelled = registry.makeGauge(name: "adapterserve_cancelled_generations", labels: [],
+                                       help: "Generations stopped because their client hung up, since start")
+        cancelledTokens = registry.makeGauge(name: "adapterserve_cancelled_tokens", labels: [],
+                                             help: "Tokens those cancelled generations had produced when stopped")
+        waitingForAdapters = registry.makeGauge(name: "adapterserve_waiting_for_adapters", labels: [],
+                                                help: "Requests parked while the loader reads their adapter")
+        openConnections = registry.makeGauge(name: "adapterserve_http_open_connections", labels: [], help: "Open TCP connections")
+        headerTimeouts = registry.makeGauge(name: "adapterserve_http_header_timeouts", labels: [],
+                                            help: "Connections cut for missing the header deadline, since start")
     }
 
     func recordRequest(endpoint: String, method: String, status: Int, adapter: String, seconds: Double) {
@@ -41,8 +56,13 @@ final class Metrics: Sendable {
 
     func recordBatch(_ size: Int) { batchSizes.record(Double(size)) }
 
-    func render(service: AdapterServeService) -> String {
+    func render(service: AdapterServeService, http: HTTPServer) -> String {
         let stats = service.engine.currentStats
+        cancelled.set(Double(stats.cancelled))
+        cancelledTokens.set(Double(stats.cancelledTokens))
+        waitingForAdapters.set(Double(stats.waitingForAdapters))
+        openConnections.set(Double(http.openConnections))
+        headerTimeouts.set(Double(http.headerTimeouts))
         queueDepth.set(Double(stats.queueDepth))
         activeSequences.set(Double(stats.activeSequences))
         let adapters = service.registry.list()

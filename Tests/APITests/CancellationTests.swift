@@ -43,6 +43,8 @@ import Testing
         let stats = engine.currentStats
         #expect(stats.cancelledTokens < Self.longRun, "stopped early: \(stats.cancelledTokens) of \(Self.longRun) tokens")
         #expect(stats.activeSequences == 0)
+        let metrics = try live.call("GET", "/metrics").text
+        #expect(metrics.contains("adapterserve_cancelled_generations 1"), "\(metrics.prefix(2000))")
         // The only batch slot is free again: a normal request is served.
         let r = try live.call("POST", "/v1/summarize", json: ["dialogue": "#Person1#: Hi.", "parameters": ["max_new_tokens": 3]])
         #expect(r.status == 200, "\(r.text)")
