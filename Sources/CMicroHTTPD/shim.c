@@ -406,11 +406,16 @@ static int gate_inspect(struct adapter_serve_daemon *d, struct gated *g) {
     return 0;
   }
   size_t len = (size_t) n;
+  /* The block ends at an empty line; like libmicrohttpd, accept bare LF line endings too. */
   const char *end = NULL;
-  for (size_t i = 0; i + 3 < len; i++) {
-    if (buf[i] == '\r' && buf[i + 1] == '\n' && buf[i + 2] == '\r' && buf[i + 3] == '\n') {
-      end = buf + i + 4;
-      break;
+  for (size_t i = 0; i + 1 < len && end == NULL; i++) {
+    if (buf[i] != '\n') {
+      continue;
+    }
+    if (buf[i + 1] == '\n') {
+      end = buf + i + 2;
+    } else if (buf[i + 1] == '\r' && i + 2 < len && buf[i + 2] == '\n') {
+      end = buf + i + 3;
     }
   }
   if (end == NULL) {

@@ -59,6 +59,15 @@ extension LiveServerTests {
             }
         }
 
+        @Test("Bare LF line endings pass the gate, as libmicrohttpd accepts them")
+        func bareLineFeeds() throws {
+            try withServer { server, _ in
+                let (bytes, response) = try exchange(server.boundPort, "GET /only-get HTTP/1.1\nHost: t\nConnection: close\n\n")
+                #expect(statusLines(bytes) == 1)
+                #expect(response?.status == 200)
+            }
+        }
+
         @Test("A sound request after the gate is served normally, keep-alive included")
         func soundRequests() throws {
             try withServer { server, _ in
