@@ -3,7 +3,7 @@
 //
 // Layers, dependencies pointing one way:
 //   C shims (CBLAS, CMicroHTTPD, CZlib, CCrypto) -> Numerics -> Tokenization, T5 -> Adapters -> Serving
-//   -> HTTPCore, API -> adapter-serve (CLI). Rouge and Bleu stand alone (used by Serving and the CLI).
+//   -> HTTPCore, Uploads, API -> adapter-serve (CLI). Rouge and Bleu stand alone (used by Serving and the CLI).
 import PackageDescription
 
 /// Hot numeric code is built with the vector units of the machines we run on (AVX2 + FMA,
@@ -38,19 +38,24 @@ let package = Package(
         .target(name: "CHub", path: "Sources/CHub", linkerSettings: [.linkedLibrary("curl"), .linkedLibrary("crypto")]),
 
         .target(name: "Numerics", dependencies: ["CBLAS"], swiftSettings: hotCode),
+        // Parsers of untrusted bytes keep their bounds and overflow checks (no -Ounchecked):
+        // the safetensors reader here, PEFT configs and adapters in Adapters, upload formats in Uploads.
+        .target(name: "SafeTensors", dependencies: ["Numerics"]),
         .target(name: "Tokenization"),
-        .target(name: "T5", dependencies: ["Numerics"], swiftSettings: hotCode),
-        .target(name: "Adapters", dependencies: ["T5", "Numerics", "CCrypto"], swiftSettings: hotCode),
+        .target(name: "T5", dependencies: ["Numerics", "SafeTensors"], swiftSettings: hotCode),
+        .target(name: "Adapters", dependencies: ["T5", "Numerics", "SafeTensors", "CCrypto"]),
         .target(name: "Rouge"),
         .target(name: "Bleu"),
         .target(name: "Serving", dependencies: [
             "Adapters", "T5", "Tokenization", "Numerics", "Rouge", "Bleu",
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .target(name: "HTTPCore", dependencies: ["CMicroHTTPD", "CZlib"]),
+        .target(name: "HTTPCore", dependencies: ["CMicroHTTPD"]),
+        // Upload formats (multipart/form-data, tar, gzip), owned by the API's adapter uploads.
+        .target(name: "Uploads", dependencies: ["HTTPCore", "CZlib"]),
         .target(name: "Hub", dependencies: ["CHub"]),
         .target(name: "API", dependencies: [
-            "HTTPCore", "Serving", "Adapters", "T5", "Rouge",
+            "HTTPCore", "Uploads", "Serving", "Adapters", "T5", "Rouge",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Prometheus", package: "swift-prometheus"),
         ], resources: [.embedInCode("openapi.json")]),
@@ -60,21 +65,22 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
 
-        .testTarget(name: "NumericsTests", dependencies: ["Numerics"]),
+        .testTarget(name: "NumericsTests", dependencies: ["Numerics", "SafeTensors"]),
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization"]),
-        .testTarget(name: "T5Tests", dependencies: ["T5", "Numerics"]),
-        .testTarget(name: "AdaptersTests", dependencies: ["Adapters", "T5", "Numerics"]),
+        .testTarget(name: "T5Tests", dependencies: ["T5", "Numerics", "SafeTensors"]),
+        .testTarget(name: "AdaptersTests", dependencies: ["Adapters", "T5", "Numerics", "SafeTensors"]),
         .testTarget(name: "RougeTests", dependencies: ["Rouge"]),
         .testTarget(name: "BleuTests", dependencies: ["Bleu"]),
         // Test support shared by the HTTP test suites (a real client: curl), as HummingbirdTesting.
         .target(name: "HTTPTesting", dependencies: ["HTTPCore"], path: "Tests/HTTPTesting"),
-        .testTarget(name: "HTTPCoreTests", dependencies: ["HTTPCore", "HTTPTesting"]),
+        .testTarget(name: "HTTPCoreTests", dependencies: ["HTTPCore", "HTTPTesting", "Uploads"]),
         // The CLI tests run the adapter-serve binary; depending on its target makes
         // `swift build --build-tests` rebuild it, so they never test a stale binary.
         .testTarget(name: "CLITests", dependencies: ["HTTPTesting", "AdapterServeCLI"]),
         .testTarget(name: "HubTests", dependencies: ["Hub", "HTTPTesting", "API", "Serving",
                                                      .product(name: "Logging", package: "swift-log")],
                     exclude: ["fake_hub.py"]),
-        .testTarget(name: "APITests", dependencies: ["API", "Serving", "HTTPCore", "HTTPTesting", "Adapters", "T5", "Rouge", "Bleu"]),
+        .testTarget(name: "APITests", dependencies: ["API", "Serving", "HTTPCore", "HTTPTesting", "Adapters", "T5", "Rouge", "Bleu",
+                                                     "Numerics", "SafeTensors"]),
     ]
 )

@@ -4,8 +4,10 @@ import Logging
 import Serving
 import T5
 
-/// The JSON HTTP API of AdapterServe on libmicrohttpd. Handlers run on the server's connection
-/// threads and only parse, validate and wait: inference runs on the engine's own thread.
+/// The JSON HTTP API of AdapterServe on libmicrohttpd's event-driven transport. Requests arrive
+/// on the event thread and never block it: cheap reads answer at once, summaries are answered from
+/// the engine's completion, other slow work runs on a thread of its own; inference runs on the
+/// engine's own thread.
 public final class APIServer: Sendable {
     public let service: AdapterServeService
     let http: HTTPServer
@@ -34,14 +36,47 @@ public final class APIServer: Sendable {
     /// The listening transport for these settings: the one place its configuration is made
     /// (`StartupGate` binds it before the model loads).
     static func makeTransport(_ s: ServiceSettings) -> HTTPServer {
-        HTTPServer(configuration: HTTPServerConfiguration(host: s.host, port: s.port, maxBodyBytes: s.maxBodyBytes))
+        HTTPServer(configuration: HTTPServerConfiguration(
+            host: s.host, port: s.port, maxBodyBytes: s.maxBodyBytes, connectionLimit: s.connectionLimit,
+            connectionTimeoutSeconds: s.idleTimeoutSeconds, perIPConnectionLimit: s.perIPConnectionLimit,
+            headerTimeoutSeconds: s.headerTimeoutSeconds))
     }
 
     /// Throws `AccessError` when protected mode refuses the bind or the API keys are unusable.
     public func start() throws {
         try access.prepare()  // issue 18: protected mode, API keys
-        if !transportIsRunning { try http.start { [self] request in handle(request) } }
+        if !transportIsRunning { try http.start(asyncHandler: { [self] request, responder in dispatch(request, responder) }) }
         try startMetricsListener()  // issue 18: --metrics-port
+    }
+
+    /// Parsing and tokenizing a summary request (CPU only, never waits) runs here, off
+    /// libmicrohttpd's event thread.
+    static let parsing = DispatchQueue(label: "adapter-serve.api.parse", attributes: .concurrent)
+
+    /// On the event thread: access rules and cheap reads answer at once; a summary is parsed on
+    /// `parsing`, queued on the engine and answered from its completion (cancelled if the client
+    /// hangs up). Work that blocks until the engine or the store is done (uploads, evaluation,
+    /// activation, deletion, OpenAI completions) gets a thread of its own, so it can never starve
+    /// the summaries' queue; the connection stays suspended meanwhile either way. Every branch runs
+    /// with the request's id bound and echoes it.
+    public func dispatch(_ request: HTTPRequest, _ responder: HTTPResponder) {
+        let requestID = RequestID.accept(request.headers[RequestID.header])
+        let identified = IdentifiedResponder(responder: responder, requestID: requestID)
+        let s = request.pathSegments
+        if let denied = access.denial(for: request) {  // issue 18: keys, admin token, disabled admin
+            RequestID.with(requestID) {
+                identified.respond(finished(request, endpoint: Self.endpointName(request), response: denied, adapterLabel: "", started: Date()))
+            }
+        } else if ["healthz", "readyz", "metrics", "openapi.json"].contains(s.first ?? "") && s.count == 1
+            || request.method == "GET" && s.count >= 2 && s.count <= 3 && s[0] == "v1" && ["adapters", "tasks", "models"].contains(s[1]) {
+            identified.respond(RequestID.with(requestID) { handleIdentified(request) })
+        } else if request.method == "POST" && s == ["v1", "summarize"] {
+            Self.parsing.async { [self] in RequestID.with(requestID) { startSummary(request, identified) } }
+        } else {
+            let thread = Thread { [self] in identified.respond(RequestID.with(requestID) { handleIdentified(request) }) }
+            thread.name = "adapter-serve-api-request"
+            thread.start()
+        }
     }
 
     public var boundPort: Int { http.boundPort }
@@ -55,31 +90,49 @@ public final class APIServer: Sendable {
         metricsListener?.stop()  // issue 18
     }
 
-    func handle(_ request: HTTPRequest) -> HTTPResponse {
-        let requestID = RequestID.accept(request.headers[RequestID.header])
-        var response = RequestID.with(requestID) { handleIdentified(request) }
-        response.headers.set(RequestID.header, requestID)
-        return response
-    }
-
+    /// Routes a request that passed the access rules (`dispatch`), with its id bound.
     private func handleIdentified(_ request: HTTPRequest) -> HTTPResponse {
         let started = Date()
         var adapterLabel = ""
         let endpoint: String
         var response: HTTPResponse
         do {
-            if let denied = access.denial(for: request) {  // issue 18: keys, admin token, disabled admin
-                (endpoint, response) = (Self.endpointName(request), denied)
-            } else {
-                (endpoint, response) = try route(request, adapterLabel: &adapterLabel)
-            }
+            (endpoint, response) = try route(request, adapterLabel: &adapterLabel)
         } catch {
             endpoint = Self.endpointName(request)
-            var headers = HTTPHeaders()
-            if let retry = error.retryAfterSeconds { headers.set("Retry-After", String(retry)) }
-            if error.status == 405 { headers.set("Allow", Self.allowedMethods(request.pathSegments).joined(separator: ", ")) }
-            response = .error(status: error.status, code: error.code, message: error.message, headers: headers)
+            response = Self.errorResponse(error, request)
         }
+        return finished(request, endpoint: endpoint, response: response, adapterLabel: adapterLabel, started: started)
+    }
+
+    /// The one place a service error becomes an HTTP error response.
+    static func errorResponse(_ error: ServiceError, _ request: HTTPRequest) -> HTTPResponse {
+        var headers = HTTPHeaders()
+        if let retry = error.retryAfterSeconds { headers.set("Retry-After", String(retry)) }
+        if error.kind == .methodNotAllowed { headers.set("Allow", allowedMethods(request.pathSegments).joined(separator: ", ")) }
+        return .error(status: status(error.kind), code: error.code, message: error.message, headers: headers)
+    }
+
+    /// The one mapping from domain error kinds to HTTP status codes.
+    static func status(_ kind: ServiceError.Kind) -> Int {
+        switch kind {
+        case .invalidRequest: 400
+        case .unauthorized: 401
+        case .notFound: 404
+        case .methodNotAllowed: 405
+        case .conflict: 409
+        case .payloadTooLarge: 413
+        case .unprocessable: 422
+        case .cancelled: 499      // nginx's "client closed request"; the client is gone anyway
+        case .internalFailure: 500
+        case .unavailable: 503
+        case .timeout: 504
+        case .insufficientStorage: 507
+        }
+    }
+
+    /// Metrics and the access log for a finished request.
+    func finished(_ request: HTTPRequest, endpoint: String, response: HTTPResponse, adapterLabel: String, started: Date) -> HTTPResponse {
         let seconds = Date().timeIntervalSince(started)
         metrics.recordRequest(endpoint: endpoint, method: request.method, status: response.status,
                               adapter: metrics.adapterLabel(adapterLabel, known: { service.registry.summary($0) != nil }), seconds: seconds)
@@ -107,7 +160,7 @@ public final class APIServer: Sendable {
         let endpoint = Self.endpointName(r)
         func method(_ allowed: String...) throws(ServiceError) {
             guard allowed.contains(r.method) else {
-                throw ServiceError(405, "method_not_allowed", "\(r.method) is not allowed on \(endpoint)")
+                throw ServiceError(.methodNotAllowed, "method_not_allowed", "\(r.method) is not allowed on \(endpoint)")
             }
         }
         if OpenAIEndpoints.paths.contains(endpoint) {
@@ -123,11 +176,13 @@ public final class APIServer: Sendable {
         case ["readyz"]:
             try method("GET", "HEAD")
             let ready = service.isReady
-            return (endpoint, .json(status: ready ? 200 : 503,
-                                    rawJSON: Self.json(["status": ready ? "ready" : service.readiness.rawValue])))
+            let state = service.readiness
+            var body: [String: Any] = ["status": ready ? "ready" : state == .ready ? "degraded" : state.rawValue]
+            if !service.startupProblems.isEmpty { body["problems"] = service.startupProblems }
+            return (endpoint, .json(status: ready ? 200 : 503, rawJSON: Self.json(body)))
         case ["metrics"]:
             try method("GET")
-            return (endpoint, .text(metrics.render(service: service), contentType: "text/plain; version=0.0.4; charset=utf-8"))
+            return (endpoint, .text(metrics.render(service: service, http: http), contentType: "text/plain; version=0.0.4; charset=utf-8"))
         case ["v1", "summarize"]:
             try method("POST")
             return (endpoint, try summarize(r, adapterLabel: &adapterLabel))
@@ -152,7 +207,9 @@ public final class APIServer: Sendable {
             case "GET":
                 return (endpoint, .json(rawJSON: Self.json(Self.adapterJSON(try service.record(name)))))
             case "PUT":
-                try AdapterStoreName.validate(name)
+                // The store enforces the name rule for every operation; checking here as well
+                // only spares decoding an upload whose name will be refused anyway.
+                try AdapterStore.validateName(name)
                 let (config, weights) = try AdapterUpload.files(from: r, maxBytes: service.settings.maxBodyBytes)
                 let record = try service.putAdapter(name: name, configData: config, weightsData: weights,
                                                     replace: Self.flag(r.query("replace")))
@@ -196,7 +253,16 @@ public final class APIServer: Sendable {
     }
 }
 
-/// Name rules shared with the store, checked before an upload body is even decoded.
-enum AdapterStoreName {
-    static func validate(_ name: String) throws(ServiceError) { try AdapterStore.validateName(name) }
+/// The transport's responder plus the request's id, which it stamps on whatever it sends.
+struct IdentifiedResponder: Sendable {
+    let responder: HTTPResponder
+    let requestID: String
+
+    func respond(_ response: HTTPResponse) {
+        var response = response
+        response.headers.set(RequestID.header, requestID)
+        responder.respond(response)
+    }
+
+    func onCancel(_ handler: @escaping @Sendable () -> Void) { responder.onCancel(handler) }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import HTTPCore
+import Uploads
 import Serving
 
 /// The two PEFT files from an upload body: multipart/form-data with parts named (or with
@@ -15,7 +16,7 @@ enum AdapterUpload {
         if contentType.lowercased().hasPrefix("multipart/form-data") {
             let parts: [MultipartPart]
             do { parts = try MultipartFormData.parse(body: request.body, contentType: contentType) } catch {
-                throw ServiceError(400, error.code.rawValue, error.message)
+                throw ServiceError(.invalidRequest, error.code.rawValue, error.message)
             }
             for part in parts {
                 for candidate in [part.name, part.filename.map { ($0 as NSString).lastPathComponent } ?? ""]
@@ -28,7 +29,7 @@ enum AdapterUpload {
         } else {
             let entries: [TarEntry]
             do { entries = try TarArchive.read(request.body, maxUnpackedBytes: maxBytes) } catch {
-                throw ServiceError(error.code == .uploadTooLarge ? 413 : 400, error.code.rawValue, "\(error.message) (send multipart/form-data with adapter_config.json and adapter_model.safetensors, or a .tar/.tar.gz of the PEFT directory)")
+                throw ServiceError(error.code == .uploadTooLarge ? .payloadTooLarge : .invalidRequest, error.code.rawValue, "\(error.message) (send multipart/form-data with adapter_config.json and adapter_model.safetensors, or a .tar/.tar.gz of the PEFT directory)")
             }
             for entry in entries {
                 let base = entry.name

@@ -10,13 +10,13 @@ struct JSONBody {
     init(_ data: Data) throws(ServiceError) {
         guard !data.isEmpty else { throw .badRequest("the request body is empty; send a JSON object") }
         guard String(data: data, encoding: .utf8) != nil else {
-            throw ServiceError(400, "invalid_utf8", "the request body is not valid UTF-8")
+            throw ServiceError(.invalidRequest, "invalid_utf8", "the request body is not valid UTF-8")
         }
         let object: Any
         do { object = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) } catch {
-            throw ServiceError(400, "malformed_json", "the request body is not valid JSON")
+            throw ServiceError(.invalidRequest, "malformed_json", "the request body is not valid JSON")
         }
-        guard let dict = object as? [String: Any] else { throw ServiceError(400, "malformed_json", "the request body must be a JSON object") }
+        guard let dict = object as? [String: Any] else { throw ServiceError(.invalidRequest, "malformed_json", "the request body must be a JSON object") }
         fields = dict
         path = ""
     }

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPCore
 import Prometheus
 import Serving
 
@@ -21,10 +22,15 @@ final class Metrics: @unchecked Sendable {
     private let adapterBytes: Gauge
     private let adapterLoads: Counter
     private let adapterEvictions: Counter
+    private let cancelled: Counter
+    private let cancelledTokens: Counter
+    private let headerTimeouts: Counter
+    private let waitingForAdapters: Gauge
+    private let openConnections: Gauge
     private let lock = NSLock()
     private var labelled: Set<String> = []
-    private var countedLoads = 0
-    private var countedEvictions = 0
+    /// Running totals already added to each counter that mirrors one (keyed by metric name).
+    private var counted: [String: Int] = [:]
     private var residentGauges: [String: Gauge] = [:]
 
     private static func name(_ metric: String, _ unit: String = "", _ help: String) -> MetricNameDescriptor {
@@ -47,6 +53,11 @@ final class Metrics: @unchecked Sendable {
         adapterBytes = registry.makeGauge(descriptor: Self.name("adapter", "bytes", "Bytes of resident adapter weights"))
         adapterLoads = registry.makeCounter(descriptor: Self.name("adapter_loads", "total", "Adapter loads into memory since start"))
         adapterEvictions = registry.makeCounter(descriptor: Self.name("adapter_evictions", "total", "Adapter evictions from memory since start"))
+        cancelled = registry.makeCounter(descriptor: Self.name("cancelled_generations", "total", "Generations stopped because their client hung up"))
+        cancelledTokens = registry.makeCounter(descriptor: Self.name("cancelled_tokens", "total", "Tokens those cancelled generations had produced when stopped"))
+        headerTimeouts = registry.makeCounter(descriptor: Self.name("http_header_timeouts", "total", "Connections cut for missing the header deadline"))
+        waitingForAdapters = registry.makeGauge(descriptor: Self.name("waiting_for_adapters", "", "Requests parked while the loader reads their adapter"))
+        openConnections = registry.makeGauge(descriptor: Self.name("http_open_connections", "", "Open TCP connections"))
         _ = registry.makeValueHistogram(descriptor: Self.firstToken, labels: [("adapter", "base")], buckets: Self.secondsBuckets)
         _ = registry.makeValueHistogram(descriptor: Self.tokenGap, labels: [("adapter", "base")], buckets: Self.tokenGapBuckets)
     }
@@ -90,8 +101,10 @@ final class Metrics: @unchecked Sendable {
 
     func recordBatch(_ size: Int) { batchSizes.record(Double(size)) }
 
-    func render(service: AdapterServeService) -> String {
+    func render(service: AdapterServeService, http: HTTPServer) -> String {
         let stats = service.engine.currentStats
+        waitingForAdapters.set(Double(stats.waitingForAdapters))
+        openConnections.set(Double(http.openConnections))
         queueDepth.set(Double(stats.queueDepth))
         activeSequences.set(Double(stats.activeSequences))
         let adapters = service.registry.list()
@@ -101,10 +114,16 @@ final class Metrics: @unchecked Sendable {
         var resident: [String: Int] = [:]
         for a in adapters { resident[adapterLabel(a.name, known: known.contains), default: 0] += a.loaded ? 1 : 0 }
         lock.lock()
-        // The registry keeps running totals; the counters advance by what happened since the last scrape.
-        let loads = service.registry.loads, evictions = service.registry.evictions
-        if loads > countedLoads { adapterLoads.increment(by: Int64(loads - countedLoads)); countedLoads = loads }
-        if evictions > countedEvictions { adapterEvictions.increment(by: Int64(evictions - countedEvictions)); countedEvictions = evictions }
+        // The registry, engine and transport keep running totals; each counter advances by what
+        // happened since the last scrape.
+        for (counter, name, total) in [(adapterLoads, "loads", service.registry.loads),
+                                       (adapterEvictions, "evictions", service.registry.evictions),
+                                       (cancelled, "cancelled", stats.cancelled),
+                                       (cancelledTokens, "cancelledTokens", stats.cancelledTokens),
+                                       (headerTimeouts, "headerTimeouts", http.headerTimeouts)] {
+            let before = counted[name, default: 0]
+            if total > before { counter.increment(by: Int64(total - before)); counted[name] = total }
+        }
         for (label, gauge) in residentGauges where resident[label] == nil {
             registry.unregisterGauge(gauge)
             residentGauges[label] = nil

@@ -24,7 +24,7 @@ extension APIServer {
                 return .error(status: 405, code: "method_not_allowed", message: "\(request.method) is not allowed on /metrics",
                               headers: ["Allow": "GET"])
             }
-            return .text(metrics.render(service: service), contentType: "text/plain; version=0.0.4; charset=utf-8")
+            return .text(metrics.render(service: service, http: http), contentType: "text/plain; version=0.0.4; charset=utf-8")
         }
     }
 }

@@ -19,7 +19,7 @@ struct OpenAIError: Error {
     }
 
     init(_ e: ServiceError, param: String? = nil) {
-        self.init(status: e.status, code: e.code, message: e.message, param: param)
+        self.init(status: APIServer.status(e.kind), code: e.code, message: e.message, param: param)
         retryAfterSeconds = e.retryAfterSeconds
     }
 

@@ -28,7 +28,9 @@ public final class StartupGate: Sendable {
     public func start() throws {
         if case .refuse(let message) = ProtectedMode.decide(settings) { throw AccessError(message) }
         try Credentials(settings: settings).load(settings)
-        try transport.start { [self] request in handle(request) }
+        try transport.start(asyncHandler: { [self] request, responder in
+            if let server = api.withLock({ $0 }) { server.dispatch(request, responder) } else { responder.respond(Self.loadingAnswer(request)) }
+        })
     }
 
     public var boundPort: Int { transport.boundPort }
@@ -36,11 +38,6 @@ public final class StartupGate: Sendable {
     /// Hands every later request to `server`, whose service is fully loaded.
     public func open(_ server: APIServer) {
         api.withLock { $0 = server }
-    }
-
-    func handle(_ request: HTTPRequest) -> HTTPResponse {
-        if let server = api.withLock({ $0 }) { return server.handle(request) }
-        return Self.loadingAnswer(request)
     }
 
     /// Alive but not ready: /healthz 200, /readyz 503 loading, anything else 503 with Retry-After.

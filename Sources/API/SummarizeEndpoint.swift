@@ -44,15 +44,47 @@ extension APIServer {
         return names
     }
 
-    func summarize(_ r: HTTPRequest, adapterLabel: inout String) throws(ServiceError) -> HTTPResponse {
+    func summarizeRequest(_ r: HTTPRequest) throws(ServiceError) -> SummarizeRequest {
         let body = try JSONBody(r.body)
         try body.rejectUnknown(["dialogue", "adapter", "task", "prompt_template", "parameters", "return_token_ids"])
-        let request = SummarizeRequest(dialogue: try body.requiredString("dialogue"), adapters: try Self.adapterNames(body),
-                                       task: try body.string("task"), promptTemplate: try body.string("prompt_template"),
-                                       parameters: try Self.parameters(try body.object("parameters")),
-                                       returnTokenIDs: try body.bool("return_token_ids") ?? false)
-        let result = try service.summarize(request)
-        adapterLabel = result.adapter?.name ?? "base"
+        return SummarizeRequest(dialogue: try body.requiredString("dialogue"), adapters: try Self.adapterNames(body),
+                                task: try body.string("task"), promptTemplate: try body.string("prompt_template"),
+                                parameters: try Self.parameters(try body.object("parameters")),
+                                returnTokenIDs: try body.bool("return_token_ids") ?? false)
+    }
+
+    /// POST /v1/summarize without a waiting thread: parse, tokenize and queue here, answer from
+    /// the engine's completion; if the client hangs up first, the generation is cancelled and
+    /// leaves the batch before the next decoder step.
+    func startSummary(_ r: HTTPRequest, _ responder: IdentifiedResponder) {
+        let started = Date()
+        let endpoint = "/v1/summarize"
+        do throws(ServiceError) {
+            let request = try summarizeRequest(r)
+            let id = try service.startSummarize(request) { [self] result in RequestID.with(responder.requestID) {
+                let response: HTTPResponse
+                var label = ""
+                switch result {
+                case .success(let summary): (response, label) = summaryResponse(summary, returnTokenIDs: request.returnTokenIDs)
+                case .failure(let error): response = Self.errorResponse(error, r)
+                }
+                responder.respond(finished(r, endpoint: endpoint, response: response, adapterLabel: label, started: started))
+            } }
+            responder.onCancel { [service] in service.cancel(id) }
+        } catch {
+            responder.respond(finished(r, endpoint: endpoint, response: Self.errorResponse(error, r), adapterLabel: "", started: started))
+        }
+    }
+
+    func summarize(_ r: HTTPRequest, adapterLabel: inout String) throws(ServiceError) -> HTTPResponse {
+        let request = try summarizeRequest(r)
+        let (response, label) = summaryResponse(try service.summarize(request), returnTokenIDs: request.returnTokenIDs)
+        adapterLabel = label
+        return response
+    }
+
+    func summaryResponse(_ result: SummarizeResult, returnTokenIDs: Bool) -> (HTTPResponse, String) {
+        let adapterLabel = result.adapter?.name ?? "base"
         metrics.recordTokens(adapter: adapterLabel, input: result.inputTokens, output: result.outputTokens)
         var out: [String: Any] = [
             "summary": result.summary,
@@ -62,12 +94,12 @@ extension APIServer {
             "timing_ms": ["queue": Self.round(result.queueMilliseconds), "generation": Self.round(result.generationMilliseconds),
                           "total": Self.round(result.totalMilliseconds)],
         ]
-        if request.returnTokenIDs { out["token_ids"] = result.tokenIDs.map(Int.init) }
+        if returnTokenIDs { out["token_ids"] = result.tokenIDs.map(Int.init) }
         var headers = HTTPHeaders()
         headers.set("X-Adapter", adapterLabel)
         headers.set("X-Input-Tokens", String(result.inputTokens))
         headers.set("X-Output-Tokens", String(result.outputTokens))
-        return .json(rawJSON: Self.json(out), headers: headers)
+        return (.json(rawJSON: Self.json(out), headers: headers), adapterLabel)
     }
 
     static func round(_ ms: Double) -> Double { (ms * 100).rounded() / 100 }

@@ -58,7 +58,50 @@ public final class AdapterRegistry: @unchecked Sendable {
         entries[name] = Entry(info: info, source: source, adapter: nil, pinned: false, lastUsed: 0)
     }
 
-    /// The adapter for a request, loading it back from disk if it was evicted.
+    /// What the registry holds for a name, without touching the disk.
+    public enum Lookup: Sendable {
+        case resident(PEFTAdapter)
+        /// Known but evicted (or registered lazily): `load` brings it back.
+        case evicted
+        case missing
+    }
+
+    /// The adapter if it is in memory (counted as a use for eviction order). Never reads the
+    /// disk, so the engine thread can call it between decoder steps.
+    public func lookup(_ name: String) -> Lookup {
+        lock.lock(); defer { lock.unlock() }
+        guard var entry = entries[name] else { return .missing }
+        guard let adapter = entry.adapter else { return entry.source == nil ? .missing : .evicted }
+        clock += 1
+        entry.lastUsed = clock
+        entries[name] = entry
+        return .resident(adapter)
+    }
+
+    /// Brings an evicted adapter back from disk. The read, parse and SHA-256 run without the
+    /// registry lock (on the caller's thread: the service's loader thread), so requests being
+    /// decoded never wait for a disk read; only installing the result takes the lock. If the
+    /// name was replaced or removed meanwhile, what is registered now wins.
+    public func load(_ name: String) throws(AdapterError) {
+        lock.lock()
+        guard let entry = entries[name] else { lock.unlock(); throw AdapterError("adapter_not_found", "no adapter named '\(name)'") }
+        guard entry.adapter == nil, let source = entry.source else { lock.unlock(); return }
+        lock.unlock()
+        let adapter = try PEFTAdapter.load(directory: source, base: base)
+        lock.lock(); defer { lock.unlock() }
+        guard var current = entries[name], current.adapter == nil, current.source == source else { return }
+        entries.removeValue(forKey: name)
+        do { try makeRoom(for: adapter.info.bytes) } catch { entries[name] = current; throw error }
+        clock += 1
+        current.adapter = adapter
+        current.info = adapter.info
+        current.lastUsed = clock
+        entries[name] = current
+        loads += 1
+    }
+
+    /// The adapter for a request, loading it back from disk if it was evicted (blocking: for
+    /// tools and tests; the engine uses `lookup` and a loader thread instead).
     public func acquire(_ name: String) throws(AdapterError) -> PEFTAdapter {
         lock.lock(); defer { lock.unlock() }
         guard var entry = entries[name] else { throw AdapterError("adapter_not_found", "no adapter named '\(name)'") }

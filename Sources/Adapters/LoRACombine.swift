@@ -1,5 +1,6 @@
 import Foundation
 import Numerics
+import SafeTensors
 
 /// Combines LoRAs into one new PEFT adapter exactly as PEFT's
 /// `add_weighted_adapter(adapters, weights, name, combination_type=...)` does for `cat` and

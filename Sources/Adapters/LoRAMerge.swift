@@ -1,6 +1,7 @@
 import Foundation
 import Numerics
 import T5
+import SafeTensors
 
 /// Folds one LoRA into the base weights, as PEFT's `merge_and_unload()`: every targeted Linear
 /// weight W becomes W + scale * (B @ A), with the scale the loader uses for serving (alpha/r or

@@ -1,6 +1,10 @@
 import Foundation
+import SafeTensors
 import Numerics
 import T5
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// What the service reports about an adapter (and stores beside it).
 public struct AdapterInfo: Sendable, Codable, Equatable {
@@ -30,6 +34,10 @@ public struct PEFTAdapter: Sendable {
         let fm = FileManager.default
         let configURL = directory.appendingPathComponent(configFile)
         let weightsURL = directory.appendingPathComponent(weightsFile)
+        // A link could point anywhere on the machine; an adapter directory holds plain files.
+        for url in [directory, configURL, weightsURL] where isSymbolicLink(url) {
+            throw .invalid("\(url.path) is a symbolic link; adapter directories must hold plain files")
+        }
         guard let configData = try? Data(contentsOf: configURL) else {
             throw .invalid("\(directory.path) has no readable \(configFile)")
         }
@@ -60,6 +68,46 @@ public struct PEFTAdapter: Sendable {
         }
     }
 
+    /// Largest |ΔW| entry an adapter may add to a base weight. Trained LoRA deltas are small
+    /// corrections (T5's own weights are within ~10²); past this the adapter cannot have come
+    /// from training, and its products overflow Float32 in a few layers, which would otherwise
+    /// surface as empty summaries made of token 0.
+    public static let maxDeltaMagnitude: Float = 1e4
+
+    /// PEFT's effective scale for `key` (alpha/r, alpha/sqrt(r) with rsLoRA, after rank_pattern
+    /// and alpha_pattern), checked to be finite in Float32 and to keep every entry of
+    /// scale·B·A within `maxDeltaMagnitude`. The bound uses |ΔW_ij| ≤ |s|·Σ_k |B_ik|·max_j |A_kj|,
+    /// which costs one pass over A and B instead of forming the product.
+    static func checkedScale(_ lora: LoRAConfig, key: String, a: Tensor, b: Tensor) throws(AdapterError) -> Float {
+        let r = lora.rank(for: key)
+        let scale = lora.scaling(for: key)
+        let how = lora.useRSLoRA ? "lora_alpha/sqrt(r)" : "lora_alpha/r"
+        guard scale.isFinite else {
+            throw .invalid("the LoRA scale for \(key) (\(how) = \(lora.alpha(for: key))/\(r)) is not finite in Float32; use a lora_alpha in the range PEFT trains with")
+        }
+        let inputs = a.shape[1], outputs = b.shape[0]
+        var columnMax = [Float](repeating: 0, count: r)     // (r): max_j |A_kj|
+        for k in 0..<r {
+            for j in 0..<inputs { columnMax[k] = max(columnMax[k], abs(a.storage[k * inputs + j])) }
+        }
+        var bound: Double = 0
+        for i in 0..<outputs {
+            var row: Double = 0
+            for k in 0..<r { row += Double(abs(b.storage[i * r + k])) * Double(columnMax[k]) }
+            bound = max(bound, row)
+        }
+        bound *= Double(abs(scale))
+        guard bound <= Double(maxDeltaMagnitude) else {
+            throw .invalid("the LoRA update for \(key) can reach |ΔW| = \(Float(bound)) (scale \(how) = \(scale)); the limit is \(maxDeltaMagnitude). Check lora_alpha, r, alpha_pattern and the weights: an adapter this large overflows Float32 at inference")
+        }
+        return scale
+    }
+
+    private static func isSymbolicLink(_ url: URL) -> Bool {
+        var info = stat()
+        return lstat(url.path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFLNK
+    }
+
     private static let keyPrefix = "base_model.model."
 
     private static func loadLoRA(_ lora: LoRAConfig, config: PEFTConfig, tensors: SafeTensors,
@@ -78,7 +126,8 @@ public struct PEFTAdapter: Sendable {
             expected.insert(aName); expected.insert(bName)
             let a = try tensor(tensors, aName, shape: [r, shape.in])
             let b = try tensor(tensors, bName, shape: [shape.out, r])
-            deltas[site] = LowRankDelta(a: a, b: b, scale: lora.scaling(for: key))
+            let scale = try checkedScale(lora, key: key, a: a, b: b)
+            deltas[site] = LowRankDelta(a: a, b: b, scale: scale)
             names.insert(String(key.split(separator: ".").last!))
             parameters += a.count + b.count
         }

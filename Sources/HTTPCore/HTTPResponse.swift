@@ -50,11 +50,6 @@ public struct HTTPResponse: Sendable {
         let data = (try? errorEncoder.encode(body)) ?? Data(#"{"error":{"code":"internal_error","message":""}}"#.utf8)
         return json(status: status, rawJSON: data, headers: headers)
     }
-
-    /// Upload decoding failures are the client's fault, hence 400 by default.
-    public static func error(_ error: UploadError, status: Int = 400, headers: HTTPHeaders = HTTPHeaders()) -> HTTPResponse {
-        .error(status: status, code: error.code.rawValue, message: error.message, headers: headers)
-    }
 }
 
 /// Decodable so clients and tests can read the error shape with the same type.

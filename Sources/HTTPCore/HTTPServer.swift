@@ -2,8 +2,9 @@ import CMicroHTTPD
 import Foundation
 import Synchronization
 
-/// A generic HTTP/1.1 server on libmicrohttpd: one thread per connection, so a handler may
-/// block (e.g. waiting for inference) without stalling other clients.
+/// A generic HTTP/1.1 server on libmicrohttpd: one epoll thread serves every connection, so
+/// thousands of idle or slow clients cost no threads. Handlers answer through an
+/// `HTTPResponder`, at once or later from any thread; meanwhile the connection is suspended.
 ///
 /// Lifecycle: `start` once; for a graceful shutdown call `stopAccepting()`, then
 /// `waitForInFlight(timeout:)`, then `stop()`. `stop()` alone also works but cuts idle
@@ -37,15 +38,28 @@ public final class HTTPServer: Sendable {
         stop()
     }
 
-    /// Binds and starts serving; `handler` runs on the connection's thread for every
-    /// complete request whose body is within `maxBodyBytes`.
+    /// Binds and starts serving with a blocking handler, run on a thread of its own (never the
+    /// event thread) for every complete request whose body is within `maxBodyBytes`: handlers
+    /// may block for as long as they like without holding up other clients.
     public func start(handler: @escaping @Sendable (HTTPRequest) -> HTTPResponse) throws {
+        try start(asyncHandler: { request, responder in
+            let thread = Thread { responder.respond(handler(request)) }
+            thread.name = "adapter-serve-http-handler"
+            thread.start()
+        })
+    }
+
+    /// Binds and starts serving. `handler` runs on libmicrohttpd's event thread for every
+    /// complete request whose body is within `maxBodyBytes`, so it must not block: it answers
+    /// with `responder.respond` at once (cheap endpoints) or later, from any thread, after
+    /// handing slow work elsewhere.
+    public func start(asyncHandler handler: @escaping @Sendable (HTTPRequest, HTTPResponder) -> Void) throws {
         let config = configuration
         guard (0...65535).contains(config.port) else {
             throw HTTPServerError(kind: .invalidConfiguration, message: "port \(config.port) is outside 0...65535")
         }
         guard config.maxBodyBytes >= 0, config.connectionLimit >= 1, config.connectionTimeoutSeconds >= 0,
-              config.maxHeaderBytes >= 1024 else {
+              config.maxHeaderBytes >= 1024, config.perIPConnectionLimit >= 0, config.headerTimeoutSeconds >= 0 else {
             throw HTTPServerError(kind: .invalidConfiguration,
                                   message: "limits must be non-negative, connectionLimit >= 1, maxHeaderBytes >= 1024")
         }
@@ -59,8 +73,10 @@ public final class HTTPServer: Sendable {
             let daemon = errorBuffer.withUnsafeMutableBufferPointer { buffer in
                 adapter_serve_start_daemon(
                     config.host, UInt16(config.port), UInt32(clamping: config.connectionLimit),
-                    UInt32(clamping: config.connectionTimeoutSeconds), config.maxHeaderBytes,
-                    mhdAccessHandler, mhdRequestCompleted, mhdLog, contextPointer,
+                    UInt32(clamping: config.perIPConnectionLimit), UInt32(clamping: config.connectionTimeoutSeconds),
+                    UInt32(clamping: Int((config.headerTimeoutSeconds * 1000).rounded())), config.maxHeaderBytes,
+                    UInt64(config.maxBodyBytes),
+                    mhdAccessHandler, mhdRequestCompleted, mhdLog, mhdHangUp, contextPointer,
                     buffer.baseAddress, buffer.count)
             }
             guard let daemon else {
@@ -82,6 +98,23 @@ public final class HTTPServer: Sendable {
             case .running(let running): running.port
             case .stopped(let port): port
             }
+        }
+    }
+
+    /// Open TCP connections (idle, receiving, or waiting for a handler), as libmicrohttpd
+    /// reports them opening and closing.
+    public var openConnections: Int {
+        state.withLock { phase in
+            guard case .running(let running) = phase else { return 0 }
+            return Int(adapter_serve_open_connections(running.daemon))
+        }
+    }
+
+    /// Connections cut because their header block missed `headerTimeoutSeconds`.
+    public var headerTimeouts: Int {
+        state.withLock { phase in
+            guard case .running(let running) = phase else { return 0 }
+            return Int(adapter_serve_header_timeouts(running.daemon))
         }
     }
 
@@ -127,6 +160,8 @@ public final class HTTPServer: Sendable {
             }
         }
         guard let running else { return }
+        // libmicrohttpd refuses to stop while a connection is suspended: answer those first.
+        running.context.answerSuspended(with: .error(status: 503, code: "shutting_down", message: "the server is shutting down"))
         adapter_serve_stop(running.daemon)
         // The context must outlive every callback; after adapter_serve_stop there are none.
         withExtendedLifetime(running.context) {}

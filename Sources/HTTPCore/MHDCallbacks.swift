@@ -7,7 +7,9 @@ import Foundation
 
 /// MHD's access handler. For each request it is called once when the headers are in
 /// (`*reqCls == NULL`), once per body chunk, and once more with no data when the request is
-/// complete; only that last call may run the handler and queue the response.
+/// complete; only that last call may run the handler. A handler that has not answered when it
+/// returns has its connection suspended; `HTTPResponder.respond` resumes it, and MHD then calls
+/// here once more, with no data, to queue the response.
 func mhdAccessHandler(
     _ cls: UnsafeMutableRawPointer?,
     _ connection: OpaquePointer?,
@@ -30,6 +32,7 @@ func mhdAccessHandler(
             remoteAddress: clientAddress(connection))
         // Counted from here; mhdRequestCompleted undoes it whether the request ends well or not.
         server.inFlight.increment()
+        adapter_serve_headers_received(connection)
         reqCls.pointee = Unmanaged.passRetained(state).toOpaque()
         if !isToken(state.method) {
             // libmicrohttpd passes any bytes before the first space as the method.
@@ -75,6 +78,12 @@ func mhdAccessHandler(
         return .YES
     }
 
+    if let responder = state.responder {
+        // Resumed: the handler has answered.
+        state.responder = nil
+        guard let response = responder.answer else { return .NO }
+        return queue(response, on: connection, server: server)
+    }
     if state.answered {
         return .YES
     }
@@ -82,7 +91,18 @@ func mhdAccessHandler(
     if state.overflowed {
         return queue(payloadTooLarge(server), on: connection, server: server)
     }
-    return queue(respond(to: state, server: server), on: connection, server: server)
+    let request: HTTPRequest
+    switch makeRequest(from: state) {
+    case .success(let r): request = r
+    case .failure(let rejection): return queue(rejection.response, on: connection, server: server)
+    }
+    let responder = HTTPResponder(context: server)
+    server.handler(request, responder)
+    if let response = responder.suspendUnlessAnswered(connection) {
+        return queue(response, on: connection, server: server)
+    }
+    state.responder = responder
+    return .YES
 }
 
 /// MHD_OPTION_NOTIFY_COMPLETED: the response was sent or the connection died. Called exactly
@@ -94,6 +114,7 @@ func mhdRequestCompleted(
     _ reason: MHD_RequestTerminationCode
 ) {
     guard let cls, let reqCls, let raw = reqCls.pointee else { return }
+    if let connection { adapter_serve_request_finished(connection) }
     Unmanaged<RequestState>.fromOpaque(raw).release()
     reqCls.pointee = nil
     Unmanaged<ServerContext>.fromOpaque(cls).takeUnretainedValue().inFlight.decrement()
@@ -105,14 +126,25 @@ func mhdLog(_ ctx: UnsafeMutableRawPointer?, _ message: UnsafePointer<CChar>?) {
     server.log?(String(cString: message))
 }
 
-private func respond(to state: RequestState, server: ServerContext) -> HTTPResponse {
+/// MHD's monitor (shim) saw the peer of a suspended connection hang up. `token` is the
+/// responder, kept alive by its RequestState until the request completes, which cannot happen
+/// before the connection is resumed.
+func mhdHangUp(_ ctx: UnsafeMutableRawPointer?, _ token: UnsafeMutableRawPointer?) {
+    guard let token else { return }
+    Unmanaged<HTTPResponder>.fromOpaque(token).takeUnretainedValue().clientWentAway()
+}
+
+/// Why a request could not be decoded: the response to send instead.
+private struct Rejection: Error { let response: HTTPResponse }
+
+private func makeRequest(from state: RequestState) -> Result<HTTPRequest, Rejection> {
     guard let path = percentDecode(state.rawPath, plusAsSpace: false) else {
-        return .error(status: 400, code: "invalid_path", message: "the request path has a malformed percent-escape")
+        return .failure(Rejection(response: .error(status: 400, code: "invalid_path", message: "the request path has a malformed percent-escape")))
     }
     var segments: [String] = []
     for raw in state.rawPath.split(separator: "/") {
         guard let segment = percentDecode(raw, plusAsSpace: false) else {
-            return .error(status: 400, code: "invalid_path", message: "the request path has a malformed percent-escape")
+            return .failure(Rejection(response: .error(status: 400, code: "invalid_path", message: "the request path has a malformed percent-escape")))
         }
         segments.append(segment)
     }
@@ -120,14 +152,14 @@ private func respond(to state: RequestState, server: ServerContext) -> HTTPRespo
     for (rawName, rawValue) in state.rawQuery {
         guard let name = percentDecode(rawName, plusAsSpace: true),
               let value = percentDecode(rawValue, plusAsSpace: true) else {
-            return .error(status: 400, code: "invalid_query", message: "the query string has a malformed percent-escape")
+            return .failure(Rejection(response: .error(status: 400, code: "invalid_query", message: "the query string has a malformed percent-escape")))
         }
         query.append(.init(name: name, value: value))
     }
     let request = HTTPRequest(method: state.method, path: path, pathSegments: segments, queryItems: query,
                               headers: state.headers, body: state.body, remoteAddress: state.remoteAddress)
     state.body = Data()
-    return server.handler(request)
+    return .success(request)
 }
 
 /// RFC 9110 token: the only shape a method can have.

@@ -1,7 +1,7 @@
 /// Decodes %XX escapes (and "+" as space for query strings, per HTML form encoding).
 /// Returns nil for a malformed escape or bytes that are not UTF-8, so a request with an
 /// ambiguous path is rejected instead of being routed under a mangled name.
-func percentDecode<S: StringProtocol>(_ text: S, plusAsSpace: Bool) -> String? {
+public func percentDecode<S: StringProtocol>(_ text: S, plusAsSpace: Bool) -> String? {
     var bytes: [UInt8] = []
     bytes.reserveCapacity(text.utf8.count)
     var iterator = text.utf8.makeIterator()

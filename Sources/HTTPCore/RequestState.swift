@@ -1,7 +1,7 @@
 import Foundation
 
 /// Per-request state between libmicrohttpd's calls for one request. Only ever touched on
-/// that connection's thread, one call at a time.
+/// libmicrohttpd's polling thread, one call at a time.
 final class RequestState {
     let method: String
     let rawPath: String
@@ -12,6 +12,8 @@ final class RequestState {
     var overflowed = false
     var discardedBytes = 0
     var answered = false
+    /// Set once the handler has been called; it answers through this, maybe later.
+    var responder: HTTPResponder?
 
     init(method: String, rawPath: String, rawQuery: [(String, String)], headers: HTTPHeaders, remoteAddress: String) {
         self.method = method

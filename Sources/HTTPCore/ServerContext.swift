@@ -3,8 +3,9 @@ import Synchronization
 
 /// Everything libmicrohttpd's threads need, reached through the `void *cls` pointer.
 /// `HTTPServer` keeps it alive until the daemon has stopped, so callbacks never outlive it.
-final class ServerContext: Sendable {
-    let handler: @Sendable (HTTPRequest) -> HTTPResponse
+final class ServerContext: @unchecked Sendable {
+    // @unchecked: `suspendedResponders` is guarded by `lock`; the rest is immutable or atomic.
+    let handler: @Sendable (HTTPRequest, HTTPResponder) -> Void
     let maxBodyBytes: Int
     /// Body bytes read and thrown away after the limit is hit, so the 413 can be delivered on a
     /// connection in a clean state; past this the connection is cut instead.
@@ -14,11 +15,43 @@ final class ServerContext: Sendable {
     /// Set by `stopAccepting()`: responses then carry "Connection: close" so keep-alive
     /// clients leave instead of sending more requests to a server that is going away.
     let draining = Atomic<Bool>(false)
+    private let lock = NSCondition()
+    private var suspendedResponders: [ObjectIdentifier: HTTPResponder] = [:]
+    /// Set by `answerSuspended`: from then on no connection may be suspended, because
+    /// libmicrohttpd aborts the process if it is stopped while one is.
+    private var stopping = false
 
-    init(configuration: HTTPServerConfiguration, handler: @escaping @Sendable (HTTPRequest) -> HTTPResponse) {
+    init(configuration: HTTPServerConfiguration, handler: @escaping @Sendable (HTTPRequest, HTTPResponder) -> Void) {
         self.handler = handler
         self.maxBodyBytes = configuration.maxBodyBytes
         self.overflowDiscardBytes = max(configuration.maxBodyBytes, 1 << 20)
         self.log = configuration.log
+    }
+
+    /// Records a connection about to be suspended; false once the server is stopping (the
+    /// caller then answers at once instead of suspending).
+    func suspending(_ responder: HTTPResponder) -> Bool {
+        lock.lock(); defer { lock.unlock() }
+        guard !stopping else { return false }
+        suspendedResponders[ObjectIdentifier(responder)] = responder
+        return true
+    }
+
+    func resumed(_ responder: HTTPResponder) {
+        lock.lock(); suspendedResponders[ObjectIdentifier(responder)] = nil; lock.broadcast(); lock.unlock()
+    }
+
+    /// Answers every connection still waiting for its handler, so that libmicrohttpd (which
+    /// refuses to stop while a connection is suspended) can close them, and returns once every
+    /// resume (ours or a handler's racing with us) has been handed to libmicrohttpd.
+    func answerSuspended(with response: HTTPResponse) {
+        lock.lock()
+        stopping = true
+        let waiting = Array(suspendedResponders.values)
+        lock.unlock()
+        for responder in waiting { responder.respond(response) }
+        lock.lock()
+        while !suspendedResponders.isEmpty { lock.wait() }
+        lock.unlock()
     }
 }

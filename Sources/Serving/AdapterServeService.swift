@@ -23,6 +23,12 @@ public final class AdapterServeService: @unchecked Sendable {
     private var _readiness: Readiness = .starting
     /// Adapters found on disk at start-up that could not be loaded, with the reason.
     public private(set) var skippedAdapters: [String: String] = [:]
+    /// What start-up could not take as it found it (damaged routes file, routes to missing
+    /// adapters, unreadable adapters): logged as errors and listed by /readyz.
+    public private(set) var startupProblems: [String] = []
+    /// Neither routes.json nor its backup could be read: not ready until a route change
+    /// writes a fresh routes file, because every task would answer 404.
+    private var routesLost = false
 
     public var readiness: Readiness {
         lock.lock(); defer { lock.unlock() }
@@ -34,11 +40,11 @@ public final class AdapterServeService: @unchecked Sendable {
         self.logger = logger
         let modelDir = URL(fileURLWithPath: settings.model)
         do { model = try T5ForConditionalGeneration(directory: modelDir) } catch {
-            throw ServiceError(500, "model_load_failed", error.message)
+            throw ServiceError(.internalFailure, "model_load_failed", error.message)
         }
         let tokenizerDir = settings.tokenizer.map { URL(fileURLWithPath: $0) } ?? modelDir
         do { tokenizer = try T5Tokenizer(directory: tokenizerDir) } catch {
-            throw ServiceError(500, "tokenizer_load_failed", "\(error)")
+            throw ServiceError(.internalFailure, "tokenizer_load_failed", "\(error)")
         }
         registry = AdapterRegistry(base: model, budgetBytes: settings.adapterBudgetBytes)
         store = try AdapterStore(root: URL(fileURLWithPath: settings.adapters))
@@ -46,6 +52,15 @@ public final class AdapterServeService: @unchecked Sendable {
                                  blasThreads: settings.blasThreads)
         routes = [:]
         loadStoredAdapters()
+        let registry = self.registry
+        engine.loadAdapter = { name in
+            do throws(AdapterError) { try registry.load(name); return .success(()) } catch {
+                return .failure(error.code == "adapter_not_found" ? .notFound(error.code, error.message) : ServiceError(.internalFailure, error.code, error.message))
+            }
+        }
+        engine.applyChange = { [weak self] change in
+            self?.apply(change) ?? .failure(ServiceError(.unavailable, "draining", "the server is shutting down"))
+        }
         engine.start()
         lock.lock(); _readiness = .ready; lock.unlock()
     }
@@ -56,9 +71,9 @@ public final class AdapterServeService: @unchecked Sendable {
         store.recoverStaging()
         for name in store.storedNames() {
             do {
-                try AdapterStore.validateName(name)
-                let adapter = try PEFTAdapter.load(directory: store.directory(for: name), base: model)
-                try registry.register(name, adapter: adapter, source: store.directory(for: name))
+                let directory = try store.directory(for: name)
+                let adapter = try PEFTAdapter.load(directory: directory, base: model)
+                try registry.register(name, adapter: adapter, source: directory)
                 createdAt[name] = Self.storedCreatedAt(store.readMetadata(name)) ?? Self.timestamp()
                 logger.info("loaded adapter", metadata: ["adapter": "\(name)", "kind": "\(adapter.info.kind.rawValue)"])
             } catch {
@@ -66,13 +81,24 @@ public final class AdapterServeService: @unchecked Sendable {
                 logger.warning("skipping unreadable adapter", metadata: ["adapter": "\(name)", "reason": "\(error)"])
             }
         }
+        for (name, reason) in skippedAdapters.sorted(by: { $0.key < $1.key }) {
+            startupProblems.append("adapter '\(name)' was not loaded: \(reason)")
+        }
+        let reading = store.readRoutes()
+        for problem in reading.problems {
+            logger.error("routes file", metadata: ["problem": "\(problem)"])
+            startupProblems.append(problem)
+        }
+        routesLost = reading.unreadable
         var restored: [String: String] = [:]
-        for (task, name) in store.readRoutes() {
-            if registry.summary(name) != nil {
+        for (task, name) in reading.routes.sorted(by: { $0.key < $1.key }) {
+            if (try? store.directory(for: name)) != nil, registry.summary(name) != nil {
                 restored[task] = name
                 registry.setPinned(name, true)
             } else {
-                logger.warning("dropping route to a missing adapter", metadata: ["task": "\(task)", "adapter": "\(name)"])
+                let problem = "task '\(task)' routes to adapter '\(name)', which is not loaded; the route is not served and leaves the routes file at the next route change"
+                logger.error("route to a missing adapter", metadata: ["task": "\(task)", "adapter": "\(name)"])
+                startupProblems.append(problem)
             }
         }
         routes = restored
@@ -91,7 +117,19 @@ public final class AdapterServeService: @unchecked Sendable {
 
     // MARK: summarize
 
+    /// Blocking form of `startSummarize`, for callers with a thread to spare.
     public func summarize(_ request: SummarizeRequest) throws(ServiceError) -> SummarizeResult {
+        let box = ResultBox<SummarizeResult>()
+        try startSummarize(request) { box.set($0.mapError { $0 as Error }) }
+        do { return try box.wait().get() } catch { throw error as? ServiceError ?? ServiceError(.internalFailure, "internal", "\(error)") }
+    }
+
+    /// Validates and tokenizes on the caller's thread, queues the generation and returns its ID
+    /// (for `cancel`); `completion` runs on the engine thread when it finishes, fails or is
+    /// cancelled. Nothing waits in between.
+    @discardableResult
+    public func startSummarize(_ request: SummarizeRequest,
+                               completion: @escaping @Sendable (Result<SummarizeResult, ServiceError>) -> Void) throws(ServiceError) -> GenerationID {
         let started = Date()
         let problems = request.parameters.problems(maxNewTokensCap: settings.maxNewTokensCap)
         guard problems.isEmpty else { throw .unprocessable("invalid_parameters", problems.joined(separator: "; ")) }
@@ -101,61 +139,64 @@ public final class AdapterServeService: @unchecked Sendable {
             throw .unprocessable("input_too_long", "the input is \(ids.count) tokens; the limit is \(settings.maxInputTokens)")
         }
         let task = request.adapters == nil ? (request.task ?? settings.defaultTask) : request.task
-        let resolve: @Sendable () -> Result<ResolvedAdapter?, ServiceError> = { [self] in
-            resolveAdapter(explicit: request.adapters, task: request.task)
-        }
         let deadline = Date().addingTimeInterval(settings.requestTimeoutSeconds)
-        let box = ResultBox<GenerationOutput>()
-        let job = GenerationJob(ids: ids, parameters: request.parameters, resolveAdapter: resolve, deadline: deadline) { result in
-            box.set(result.mapError { $0 as Error })
+        let tokenizer = self.tokenizer
+        let job = GenerationJob(ids: ids, parameters: request.parameters, resolve: { [weak self] in
+            self?.resolveAdapter(explicit: request.adapters, task: request.task) ?? .failed(ServiceError(.unavailable, "draining", "the server is shutting down"))
+        }, deadline: deadline) { result in
+            completion(result.map { output in
+                let reference = output.adapter.map { AdapterReference(name: $0.name, kind: $0.kind, sha256: $0.sha256) }
+                return SummarizeResult(summary: tokenizer.decode(output.tokens), adapter: reference,
+                                       task: task, inputTokens: ids.count, outputTokens: output.tokens.count,
+                                       tokenIDs: output.tokens, queueMilliseconds: output.queueSeconds * 1000,
+                                       generationMilliseconds: output.generationSeconds * 1000,
+                                       totalMilliseconds: Date().timeIntervalSince(started) * 1000)
+            })
         }
-        try engine.submit(job)
-        let output: GenerationOutput
-        switch box.wait() {
-        case .success(let o): output = o
-        case .failure(let e): throw e as? ServiceError ?? ServiceError(500, "internal", "\(e)")
-        }
-        let reference = output.adapter.map { AdapterReference(name: $0.name, kind: $0.kind, sha256: $0.sha256) }
-        return SummarizeResult(summary: tokenizer.decode(output.tokens), adapter: reference,
-                               task: task, inputTokens: ids.count, outputTokens: output.tokens.count,
-                               tokenIDs: output.tokens, queueMilliseconds: output.queueSeconds * 1000,
-                               generationMilliseconds: output.generationSeconds * 1000,
-                               totalMilliseconds: Date().timeIntervalSince(started) * 1000)
+        return try engine.submit(job)
     }
+
+    /// Stops a generation started with `startSummarize` (its client went away).
+    public func cancel(_ id: GenerationID) { engine.cancel(id) }
 
     /// Explicit adapters, else the task's route, else the default task's, else the base model.
     /// Runs on the engine thread, so it sees routes exactly as of this request's turn.
-    func resolveAdapter(explicit: [String]?, task: String?) -> Result<ResolvedAdapter?, ServiceError> {
-        var names: [String]
+    func resolveAdapter(explicit: [String]?, task: String?) -> AdapterResolution {
         if let explicit {
-            guard !explicit.isEmpty else { return .success(nil) }  // an explicit empty list is the base model
-            names = explicit
-        } else if let task {
+            guard !explicit.isEmpty else { return .ready(nil) }  // an explicit empty list is the base model
+            return resolve(names: explicit)
+        }
+        if let task {
             guard let name = route(for: task) else {
-                return .failure(.notFound("task_not_found", "no adapter is active for task '\(task)'; activate one with POST /v1/adapters/{name}/activate"))
+                return .failed(.notFound("task_not_found", "no adapter is active for task '\(task)'; activate one with POST /v1/adapters/{name}/activate"))
             }
-            names = [name]
-        } else if let task = settings.defaultTask, let name = route(for: task) {
-            names = [name]
-        } else {
-            return .success(nil)
+            return resolve(names: [name])
         }
+        if let task = settings.defaultTask, let name = route(for: task) { return resolve(names: [name]) }
+        return .ready(nil)
+    }
+
+    /// The named adapters from memory; evicted ones are left to the loader thread (the engine
+    /// parks the request and calls `then` when they are back), so this never reads the disk.
+    func resolve(names: [String]) -> AdapterResolution {
         var parts: [PEFTAdapter] = []
+        var evicted: [String] = []
         for name in names {
-            do { parts.append(try registry.acquire(name)) } catch {
-                if error.code == "adapter_not_found" {
-                    return .failure(.notFound("adapter_not_found", "no adapter named '\(name)'"))
-                }
-                return .failure(ServiceError(500, error.code, error.message))
+            do throws(ServiceError) { _ = try store.directory(for: name) } catch { return .failed(error) }
+            switch registry.lookup(name) {
+            case .resident(let adapter): parts.append(adapter)
+            case .evicted: evicted.append(name)
+            case .missing: return .failed(.notFound("adapter_not_found", "no adapter named '\(name)'"))
             }
         }
+        if !evicted.isEmpty { return .needsLoading(evicted, then: { [weak self] in self?.resolve(names: names) ?? .ready(nil) }) }
         if parts.filter({ $0.info.kind == .lora }).count > 1 || parts.filter({ $0.info.kind == .promptTuning }).count > 1 {
-            return .failure(.unprocessable("invalid_adapter_combination", "a request can stack at most one LoRA and one soft prompt"))
+            return .failed(.unprocessable("invalid_adapter_combination", "a request can stack at most one LoRA and one soft prompt"))
         }
         let weights = AdapterWeights.combine(parts.map(\.weights))!
-        return .success(ResolvedAdapter(name: names.joined(separator: "+"),
-                                        kind: parts.map(\.info.kind.rawValue).joined(separator: "+"),
-                                        sha256: parts.map(\.info.sha256).joined(separator: "+"), weights: weights))
+        return .ready(ResolvedAdapter(name: names.joined(separator: "+"),
+                                      kind: parts.map(\.info.kind.rawValue).joined(separator: "+"),
+                                      sha256: parts.map(\.info.sha256).joined(separator: "+"), weights: weights))
     }
 
     private func route(for task: String) -> String? {
@@ -165,10 +206,12 @@ public final class AdapterServeService: @unchecked Sendable {
 
     // MARK: adapters
 
-    /// Validates an uploaded PEFT adapter against the base, stores it atomically and makes it
-    /// available, all on the engine thread so requests see either the old or the new version.
+    /// Validates an uploaded PEFT adapter against the base and writes its files to staging on
+    /// the caller's thread; only the rename into place and the registration run on the engine
+    /// thread (a `store` state change), so requests see either the old or the new version and
+    /// decoding never waits for a parse, a hash or an fsync.
     public func putAdapter(name: String, configData: Data, weightsData: Data, replace: Bool) throws(ServiceError) -> AdapterRecord {
-        try AdapterStore.validateName(name)
+        _ = try store.directory(for: name)
         let started = Date()
         let adapter: PEFTAdapter
         do { adapter = try PEFTAdapter.load(configData: configData, weightsData: weightsData, base: model) } catch {
@@ -178,28 +221,21 @@ public final class AdapterServeService: @unchecked Sendable {
         var meta: [String: Any] = ["name": name, "created_at": created, "sha256": adapter.info.sha256, "kind": adapter.info.kind.rawValue]
         meta["parameter_count"] = adapter.info.parameterCount
         let metaData = (try? JSONSerialization.data(withJSONObject: meta, options: [.sortedKeys])) ?? Data()
-        return try onEngine { [self] () throws(ServiceError) -> AdapterRecord in
-            if registry.summary(name) != nil || store.exists(name) {
-                guard replace else {
-                    throw .conflict("adapter_exists", "adapter '\(name)' already exists; PUT with ?replace=true to replace it")
-                }
-            }
-            let validated = Date()
-            try store.store(name: name, files: [PEFTAdapter.configFile: configData, PEFTAdapter.weightsFile: weightsData], metadata: metaData)
-            let stored = Date()
-            do throws(AdapterError) {
-                try registry.register(name, adapter: adapter, source: store.directory(for: name))
-            } catch {
-                throw ServiceError(507, error.code, error.message)
-            }
-            lock.lock(); createdAt[name] = created; lock.unlock()
-            logger.info("stored adapter", metadata: [
-                "adapter": "\(name)", "sha256": "\(adapter.info.sha256)", "replace": "\(replace)",
-                "validate_ms": "\(Int(validated.timeIntervalSince(started) * 1000))",
-                "store_ms": "\(Int(stored.timeIntervalSince(validated) * 1000))",
-            ])
-            return try record(name)
+        let validated = Date()
+        let staged = try store.stage(files: [PEFTAdapter.configFile: configData, PEFTAdapter.weightsFile: weightsData], metadata: metaData)
+        let stagedAt = Date()
+        do {
+            try engine.apply(.store(StoredAdapter(name: name, adapter: adapter, staged: staged, createdAt: created, replace: replace)))
+        } catch {
+            store.discard(staged)
+            throw error
         }
+        logger.info("stored adapter", metadata: [
+            "adapter": "\(name)", "sha256": "\(adapter.info.sha256)", "replace": "\(replace)",
+            "validate_ms": "\(Int(validated.timeIntervalSince(started) * 1000))",
+            "store_ms": "\(Int(stagedAt.timeIntervalSince(validated) * 1000))",
+        ])
+        return try record(name)
     }
 
     public func listAdapters() -> [AdapterRecord] {
@@ -207,6 +243,7 @@ public final class AdapterServeService: @unchecked Sendable {
     }
 
     public func record(_ name: String) throws(ServiceError) -> AdapterRecord {
+        _ = try store.directory(for: name)
         guard let s = registry.summary(name) else { throw .notFound("adapter_not_found", "no adapter named '\(name)'") }
         lock.lock(); defer { lock.unlock() }
         let tasks = routes.filter { $0.value == name }.map(\.key).sorted()
@@ -214,26 +251,8 @@ public final class AdapterServeService: @unchecked Sendable {
     }
 
     public func deleteAdapter(name: String, force: Bool) throws(ServiceError) {
-        try onEngine { [self] () throws(ServiceError) in
-            guard registry.summary(name) != nil || store.exists(name) else {
-                throw .notFound("adapter_not_found", "no adapter named '\(name)'")
-            }
-            lock.lock()
-            let routed = routes.filter { $0.value == name }.map(\.key).sorted()
-            lock.unlock()
-            if !routed.isEmpty && !force {
-                throw .conflict("adapter_in_use", "adapter '\(name)' serves task(s) \(routed.joined(separator: ", ")); deactivate them or DELETE with ?force=true")
-            }
-            if store.exists(name) { try store.delete(name) }
-            registry.remove(name)
-            lock.lock()
-            for task in routed { routes.removeValue(forKey: task) }
-            let snapshot = routes
-            createdAt.removeValue(forKey: name)
-            lock.unlock()
-            if !routed.isEmpty { try store.writeRoutes(snapshot) }
-            logger.info("deleted adapter", metadata: ["adapter": "\(name)", "routes_removed": "\(routed)"])
-        }
+        _ = try store.directory(for: name)
+        try engine.apply(.delete(adapter: name, force: force))
     }
 
     // MARK: tasks
@@ -242,22 +261,106 @@ public final class AdapterServeService: @unchecked Sendable {
         guard (1...64).contains(task.count), !task.contains(where: { $0.isNewline || $0 == "/" }) else {
             throw .badRequest("task must be 1-64 characters without '/' or newlines")
         }
-        try onEngine { [self] () throws(ServiceError) in
-            guard registry.summary(name) != nil else { throw .notFound("adapter_not_found", "no adapter named '\(name)'") }
-            do throws(AdapterError) { _ = try registry.acquire(name) } catch { throw ServiceError(500, error.code, error.message) }
-            lock.lock()
-            let previous = routes[task]
-            routes[task] = name
-            let snapshot = routes
-            lock.unlock()
-            do throws(ServiceError) { try store.writeRoutes(snapshot) } catch {
-                lock.lock(); routes[task] = previous; lock.unlock()
-                throw error
-            }
-            registry.setPinned(name, true)
-            if let previous, previous != name, !snapshot.values.contains(previous) { registry.setPinned(previous, false) }
-            logger.info("activated adapter", metadata: ["adapter": "\(name)", "task": "\(task)"])
+        _ = try store.directory(for: name)
+        // Read it back now (on this thread) if it was evicted, so the route serves at once.
+        do throws(AdapterError) { try registry.load(name) } catch {
+            throw error.code == "adapter_not_found" ? .notFound(error.code, error.message) : ServiceError(.internalFailure, error.code, error.message)
         }
+        try engine.apply(.activate(adapter: name, task: task))
+    }
+
+    public func deleteTask(_ task: String) throws(ServiceError) {
+        try engine.apply(.deactivate(task: task))
+    }
+
+    // MARK: state changes, on the engine thread
+
+    /// Applies one state change; the engine calls this between decoder steps, in queue order.
+    func apply(_ change: StateChange) -> Result<Void, ServiceError> {
+        do throws(ServiceError) {
+            switch change {
+            case .store(let stored): try applyStore(stored)
+            case .delete(let name, let force): try applyDelete(name, force: force)
+            case .activate(let name, let task): try applyActivate(name, task: task)
+            case .deactivate(let task): try applyDeactivate(task)
+            }
+            return .success(())
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    private func applyStore(_ s: StoredAdapter) throws(ServiceError) {
+        let onDisk = try store.exists(s.name)
+        if registry.summary(s.name) != nil || onDisk {
+            guard s.replace else {
+                throw .conflict("adapter_exists", "adapter '\(s.name)' already exists; PUT with ?replace=true to replace it")
+            }
+        }
+        try store.commit(s.staged, as: s.name)
+        let directory = try store.directory(for: s.name)
+        do throws(AdapterError) {
+            try registry.register(s.name, adapter: s.adapter, source: directory)
+        } catch {
+            throw ServiceError(.insufficientStorage, error.code, error.message)
+        }
+        lock.lock(); createdAt[s.name] = s.createdAt; lock.unlock()
+    }
+
+    private func applyDelete(_ name: String, force: Bool) throws(ServiceError) {
+        let onDisk = try store.exists(name)
+        guard registry.summary(name) != nil || onDisk else {
+            throw .notFound("adapter_not_found", "no adapter named '\(name)'")
+        }
+        lock.lock()
+        let routed = routes.filter { $0.value == name }.map(\.key).sorted()
+        lock.unlock()
+        if !routed.isEmpty && !force {
+            throw .conflict("adapter_in_use", "adapter '\(name)' serves task(s) \(routed.joined(separator: ", ")); deactivate them or DELETE with ?force=true")
+        }
+        if onDisk { try store.delete(name) }
+        registry.remove(name)
+        lock.lock()
+        for task in routed { routes.removeValue(forKey: task) }
+        let snapshot = routes
+        createdAt.removeValue(forKey: name)
+        lock.unlock()
+        if !routed.isEmpty { try saveRoutes(snapshot) }
+        logger.info("deleted adapter", metadata: ["adapter": "\(name)", "routes_removed": "\(routed)"])
+    }
+
+    private func applyActivate(_ name: String, task: String) throws(ServiceError) {
+        guard registry.summary(name) != nil else { throw .notFound("adapter_not_found", "no adapter named '\(name)'") }
+        lock.lock()
+        let previous = routes[task]
+        routes[task] = name
+        let snapshot = routes
+        lock.unlock()
+        do throws(ServiceError) { try saveRoutes(snapshot) } catch {
+            lock.lock(); routes[task] = previous; lock.unlock()
+            throw error
+        }
+        registry.setPinned(name, true)
+        if let previous, previous != name, !snapshot.values.contains(previous) { registry.setPinned(previous, false) }
+        logger.info("activated adapter", metadata: ["adapter": "\(name)", "task": "\(task)"])
+    }
+
+    private func applyDeactivate(_ task: String) throws(ServiceError) {
+        lock.lock()
+        guard let name = routes.removeValue(forKey: task) else {
+            lock.unlock()
+            throw .notFound("task_not_found", "no task named '\(task)'")
+        }
+        let snapshot = routes
+        lock.unlock()
+        try saveRoutes(snapshot)
+        if !snapshot.values.contains(name) { registry.setPinned(name, false) }
+    }
+
+    /// Writes the routes file; a successful write also ends a start-up "routes lost" state.
+    private func saveRoutes(_ snapshot: [String: String]) throws(ServiceError) {
+        try store.writeRoutes(snapshot)
+        lock.lock(); routesLost = false; lock.unlock()
     }
 
     public func tasks() -> [String: String] {
@@ -265,23 +368,12 @@ public final class AdapterServeService: @unchecked Sendable {
         return routes
     }
 
-    public func deleteTask(_ task: String) throws(ServiceError) {
-        try onEngine { [self] () throws(ServiceError) in
-            lock.lock()
-            guard let name = routes.removeValue(forKey: task) else {
-                lock.unlock()
-                throw .notFound("task_not_found", "no task named '\(task)'")
-            }
-            let snapshot = routes
-            lock.unlock()
-            try store.writeRoutes(snapshot)
-            if !snapshot.values.contains(name) { registry.setPinned(name, false) }
-        }
-    }
-
-    /// True when the base model and every routed adapter are resident.
+    /// True when the base model and every routed adapter are resident, and the routes were
+    /// read (from the file or its backup).
     public var isReady: Bool {
         guard readiness == .ready else { return false }
+        lock.lock(); let lost = routesLost; lock.unlock()
+        guard !lost else { return false }
         return tasks().values.allSatisfy { registry.summary($0)?.loaded == true }
     }
 
@@ -290,16 +382,13 @@ public final class AdapterServeService: @unchecked Sendable {
         lock.lock(); _readiness = .draining; lock.unlock()
         engine.drain()
     }
+}
 
-    /// Runs `body` on the engine thread, in order with queued requests.
-    func onEngine<T: Sendable>(_ body: @escaping @Sendable () throws(ServiceError) -> T) throws(ServiceError) -> T {
-        let requestID = RequestContext.requestID
-        do {
-            return try engine.perform { try RequestContext.$requestID.withValue(requestID) { try body() } }
-        } catch let e as ServiceError {
-            throw e
-        } catch {
-            throw ServiceError(500, "internal", "\(error)")
-        }
-    }
+/// An upload validated and staged on disk, waiting for the engine to put it into place.
+public struct StoredAdapter: Sendable {
+    public let name: String
+    public let adapter: PEFTAdapter
+    public let staged: AdapterStore.Staged
+    public let createdAt: String
+    public let replace: Bool
 }

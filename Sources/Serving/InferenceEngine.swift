@@ -2,11 +2,43 @@ import Foundation
 import Numerics
 import T5
 
-/// Work for the engine thread: a generation, or a state change that must be ordered with
-/// generations (adapter activation and replacement), as in llama.cpp's server.
-enum EngineWork {
-    case generate(GenerationJob)
-    case control(@Sendable () -> Void)
+/// Identifies one submitted generation, so it can be cancelled.
+public struct GenerationID: Hashable, Sendable, CustomStringConvertible {
+    public let value: UInt64
+    public var description: String { "#\(value)" }
+}
+
+/// What the engine thread works on, as values (llama.cpp's server_task types) rather than
+/// opaque closures: the queue can be inspected, a cancellation can find its generation, and
+/// every kind of work is visible in one switch.
+enum EngineTask {
+    /// Admit a generation (resolve its adapter, encode it, add it to the running batch).
+    case generate(GenerationID, GenerationJob)
+    /// Change routes or adapters (activate, replace, delete, deactivate) in queue order with
+    /// generations: requests queued before it use the old state, those after it the new.
+    case change(StateChange, @Sendable (Result<Void, ServiceError>) -> Void)
+    /// The loader thread finished reading an adapter: generations waiting for it re-enter.
+    case adapterLoaded(String, Result<Void, ServiceError>)
+    /// Runs a caller's code on the engine thread (`perform`: tests and tools that must hold
+    /// the engine at an exact point). The service's own changes never use it.
+    case call(@Sendable () -> Void)
+}
+
+/// The state changes the engine orders with generations; the service applies them.
+public enum StateChange: Sendable {
+    case activate(adapter: String, task: String)
+    case deactivate(task: String)
+    case store(StoredAdapter)
+    case delete(adapter: String, force: Bool)
+}
+
+/// How a generation's adapter resolves when it is admitted.
+public enum AdapterResolution: Sendable {
+    case ready(ResolvedAdapter?)
+    /// These adapters are known but not in memory: the loader thread reads them, then `then`
+    /// resolves again (with the same names, so a route change meanwhile does not apply).
+    case needsLoading([String], then: @Sendable () -> AdapterResolution)
+    case failed(ServiceError)
 }
 
 /// A request to generate, with everything resolved except the adapter route, which is
@@ -14,18 +46,30 @@ enum EngineWork {
 public struct GenerationJob: Sendable {
     public var ids: [Int32]
     public var parameters: GenerationParameters
-    /// Runs on the engine thread at admission: returns the adapter weights to use (or nil for the
-    /// base model) plus a label for reporting, or an error that fails the job.
-    public var resolveAdapter: @Sendable () -> Result<ResolvedAdapter?, ServiceError>
+    /// Runs on the engine thread at admission; must not read the disk (answer `needsLoading`).
+    public var resolve: @Sendable () -> AdapterResolution
     public var deadline: Date?
     public var completion: @Sendable (Result<GenerationOutput, ServiceError>) -> Void
 
     public init(ids: [Int32], parameters: GenerationParameters,
+                resolve: @escaping @Sendable () -> AdapterResolution,
+                deadline: Date? = nil,
+                completion: @escaping @Sendable (Result<GenerationOutput, ServiceError>) -> Void) {
+        self.ids = ids; self.parameters = parameters; self.resolve = resolve
+        self.deadline = deadline; self.completion = completion
+    }
+
+    /// With an adapter (or an error) known up front: for tools and tests.
+    public init(ids: [Int32], parameters: GenerationParameters,
                 resolveAdapter: @escaping @Sendable () -> Result<ResolvedAdapter?, ServiceError> = { .success(nil) },
                 deadline: Date? = nil,
                 completion: @escaping @Sendable (Result<GenerationOutput, ServiceError>) -> Void) {
-        self.ids = ids; self.parameters = parameters; self.resolveAdapter = resolveAdapter
-        self.deadline = deadline; self.completion = completion
+        self.init(ids: ids, parameters: parameters, resolve: {
+            switch resolveAdapter() {
+            case .success(let adapter): .ready(adapter)
+            case .failure(let error): .failed(error)
+            }
+        }, deadline: deadline, completion: completion)
     }
 }
 
@@ -47,27 +91,45 @@ public struct GenerationOutput: Sendable {
     public let generationSeconds: Double
 }
 
-/// Counters the metrics endpoint reads.
+/// Counters the metrics endpoint (and tests) read.
 public struct EngineStats: Sendable {
     public var queueDepth = 0
     public var activeSequences = 0
     public var lastBatchSize = 0
+    /// Generations waiting for the loader thread to bring their adapter back from disk.
+    public var waitingForAdapters = 0
+    /// Generations stopped by `cancel` (client gone) and the tokens they had produced.
+    public var cancelled = 0
+    public var cancelledTokens = 0
 }
 
 /// Runs the model on one dedicated thread (never libmicrohttpd's threads or Swift's cooperative
-/// pool) with continuous batching: each loop admits waiting requests, runs their encoders as one
-/// batch, then advances every active request by one decoder step in a single shared batch.
+/// pool) with continuous batching: each loop applies cancellations, admits waiting requests,
+/// runs their encoders as one batch, then advances every active request by one decoder step in
+/// a single shared batch. Evicted adapters are read back on a separate loader thread, so a
+/// disk read and SHA-256 never stall the requests being decoded.
 public final class InferenceEngine: @unchecked Sendable {
     public let model: T5ForConditionalGeneration
     public let maxBatch: Int
     public let maxQueue: Int
     private let condition = NSCondition()
-    private var queue: [(work: EngineWork, enqueued: Date)] = []
+    private var queue: [(task: EngineTask, enqueued: Date)] = []
+    /// Cancellations jump the queue: they are applied at the start of the next loop.
+    private var cancellations: Set<GenerationID> = []
+    private var nextID: UInt64 = 0
     private var accepting = true
     private var stopped = false
     private var thread: Thread?
     private var idle = true
     private var stats = EngineStats()
+    private let loader = AdapterLoader()
+    /// Reads an evicted adapter back (on the loader thread). Set by the service.
+    public var loadAdapter: (@Sendable (String) -> Result<Void, ServiceError>)? {
+        get { loader.load }
+        set { loader.load = newValue }
+    }
+    /// Applies a state change (on the engine thread). Set by the service.
+    public var applyChange: (@Sendable (StateChange) -> Result<Void, ServiceError>)?
     /// Called on the engine thread after every decoder step with the step's batch size.
     public var onBatch: (@Sendable (Int) -> Void)?
 
@@ -86,30 +148,60 @@ public final class InferenceEngine: @unchecked Sendable {
         t.stackSize = 8 << 20
         thread = t
         t.start()
+        loader.start()
     }
 
     /// Queues a generation; fails at once with 503 when the queue is full or draining.
-    public func submit(_ job: GenerationJob) throws(ServiceError) {
+    @discardableResult
+    public func submit(_ job: GenerationJob) throws(ServiceError) -> GenerationID {
         condition.lock(); defer { condition.unlock() }
-        guard accepting else { throw ServiceError(503, "draining", "the server is shutting down", retryAfterSeconds: 5) }
-        let waiting = queue.filter { if case .generate = $0.work { true } else { false } }.count
+        guard accepting else { throw ServiceError(.unavailable, "draining", "the server is shutting down", retryAfterSeconds: 5) }
+        let waiting = queue.filter { if case .generate = $0.task { true } else { false } }.count
         guard waiting < maxQueue else {
-            throw ServiceError(503, "queue_full", "the request queue is full (\(maxQueue) waiting); retry shortly", retryAfterSeconds: 1)
+            throw ServiceError(.unavailable, "queue_full", "the request queue is full (\(maxQueue) waiting); retry shortly", retryAfterSeconds: 1)
         }
-        queue.append((.generate(job), Date()))
+        nextID += 1
+        let id = GenerationID(value: nextID)
+        queue.append((.generate(id, job), Date()))
         condition.signal()
+        return id
+    }
+
+    /// Stops a generation wherever it is (queued, waiting for its adapter, or decoding) before
+    /// the next decoder step; its completion gets a `cancelled` error. Unknown or finished IDs
+    /// are ignored.
+    public func cancel(_ id: GenerationID) {
+        condition.lock()
+        cancellations.insert(id)
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// Applies `change` on the engine thread after all work queued before it has been admitted,
+    /// and waits for it.
+    public func apply(_ change: StateChange) throws(ServiceError) {
+        let box = ResultBox<Void>()
+        condition.lock()
+        guard !stopped else {
+            condition.unlock()
+            throw ServiceError(.unavailable, "draining", "the server is shutting down", retryAfterSeconds: 5)
+        }
+        queue.append((.change(change, { box.set($0.mapError { $0 as Error }) }), Date()))
+        condition.signal()
+        condition.unlock()
+        do { try box.wait().get() } catch { throw error as? ServiceError ?? ServiceError(.internalFailure, "internal", "\(error)") }
     }
 
     /// Runs `body` on the engine thread between decoder steps, after all work queued before it
-    /// has been admitted, and waits for it.
+    /// has been admitted, and waits for it. For tests and tools that must hold the engine.
     public func perform<T: Sendable>(_ body: @escaping @Sendable () throws -> T) throws -> T {
         let box = ResultBox<T>()
         condition.lock()
         guard !stopped else {
             condition.unlock()
-            throw ServiceError(503, "draining", "the server is shutting down", retryAfterSeconds: 5)
+            throw ServiceError(.unavailable, "draining", "the server is shutting down", retryAfterSeconds: 5)
         }
-        queue.append((.control({ box.set(Result { try body() }) }), Date()))
+        queue.append((.call({ box.set(Result { try body() }) }), Date()))
         condition.signal()
         condition.unlock()
         return try box.wait().get()
@@ -122,7 +214,7 @@ public final class InferenceEngine: @unchecked Sendable {
         let user = job.completion
         j.completion = { result in user(result); box.set(result.mapError { $0 as Error }) }
         do { try submit(j) } catch { return .failure(error) }
-        return box.wait().mapError { $0 as? ServiceError ?? ServiceError(500, "internal", "\($0)") }
+        return box.wait().mapError { $0 as? ServiceError ?? ServiceError(.internalFailure, "internal", "\($0)") }
     }
 
     public var currentStats: EngineStats {
@@ -140,9 +232,18 @@ public final class InferenceEngine: @unchecked Sendable {
         stopped = true
         condition.broadcast()
         condition.unlock()
+        loader.stop()
+    }
+
+    private func enqueue(_ task: EngineTask, front: Bool = false) {
+        condition.lock()
+        if front { queue.insert((task, Date()), at: 0) } else { queue.append((task, Date())) }
+        condition.signal()
+        condition.unlock()
     }
 
     private struct Active {
+        let id: GenerationID
         let job: GenerationJob
         let task: GenerationTask
         let adapter: ResolvedAdapter?
@@ -150,52 +251,125 @@ public final class InferenceEngine: @unchecked Sendable {
         let started: Date
     }
 
+    /// A generation parked until the loader has read its adapters.
+    private struct Parked {
+        let id: GenerationID
+        var job: GenerationJob
+        let enqueued: Date
+        var missing: Set<String>
+    }
+
+    private static func cancelledError() -> ServiceError {
+        ServiceError(.cancelled, "cancelled", "the client closed the connection before the summary was ready")
+    }
+
     private func run() {
         var active: [Active] = []
+        var parked: [Parked] = []
         while true {
             condition.lock()
-            while queue.isEmpty && active.isEmpty && !stopped {
-                idle = true
+            while queue.isEmpty && active.isEmpty && cancellations.isEmpty && !stopped {
+                idle = parked.isEmpty
                 condition.broadcast()
                 condition.wait()
             }
             if stopped && queue.isEmpty && active.isEmpty { condition.unlock(); return }
             idle = false
+            // Cancellations first, wherever the generation is.
+            let cancelled = cancellations
+            cancellations = []
+            var dropped: [(GenerationJob, Int)] = []
+            if !cancelled.isEmpty {
+                queue.removeAll { item in
+                    guard case .generate(let id, let job) = item.task, cancelled.contains(id) else { return false }
+                    dropped.append((job, 0))
+                    return true
+                }
+            }
             // Take work in order, up to the batch limit: state changes run when reached, so
             // requests queued before an activation use the old route and those after it the new.
-            var taken: [(work: EngineWork, enqueued: Date)] = []
+            var taken: [(task: EngineTask, enqueued: Date)] = []
             var admitting = 0
             while let first = queue.first {
-                if case .generate = first.work {
+                if case .generate = first.task {
                     guard active.count + admitting < maxBatch else { break }
                     admitting += 1
                 }
                 taken.append(queue.removeFirst())
             }
             condition.unlock()
-            var newTasks: [(GenerationJob, ResolvedAdapter?, Date)] = []
+
+            if !cancelled.isEmpty {
+                parked.removeAll { p in
+                    guard cancelled.contains(p.id) else { return false }
+                    dropped.append((p.job, 0))
+                    return true
+                }
+                active.removeAll { a in
+                    guard cancelled.contains(a.id) else { return false }
+                    dropped.append((a.job, a.task.generatedCount))
+                    return true
+                }
+                for (job, _) in dropped { job.completion(.failure(Self.cancelledError())) }
+                condition.lock()
+                stats.cancelled += dropped.count
+                stats.cancelledTokens += dropped.reduce(0) { $0 + $1.1 }
+                condition.unlock()
+            }
+
+            var newTasks: [(GenerationID, GenerationJob, ResolvedAdapter?, Date)] = []
+            func admit(_ id: GenerationID, _ job: GenerationJob, enqueued: Date) {
+                if let deadline = job.deadline, Date() > deadline {
+                    job.completion(.failure(ServiceError(.unavailable, "timeout", "the request waited in the queue past its timeout", retryAfterSeconds: 1)))
+                    return
+                }
+                switch job.resolve() {
+                case .failed(let e): job.completion(.failure(e))
+                case .ready(let adapter): newTasks.append((id, job, adapter, enqueued))
+                case .needsLoading(let names, let then):
+                    var retry = job
+                    retry.resolve = then
+                    parked.append(Parked(id: id, job: retry, enqueued: enqueued, missing: Set(names)))
+                    for name in names { loader.request(name) { [self] result in enqueue(.adapterLoaded(name, result), front: true) } }
+                }
+            }
             for item in taken {
-                switch item.work {
-                case .control(let body): body()
-                case .generate(let job):
-                    if let deadline = job.deadline, Date() > deadline {
-                        job.completion(.failure(ServiceError(503, "timeout", "the request waited in the queue past its timeout", retryAfterSeconds: 1)))
-                        continue
+                switch item.task {
+                case .change(let change, let done):
+                    done(applyChange?(change) ?? .failure(ServiceError(.internalFailure, "internal", "the engine has no state handler")))
+                case .call(let body):
+                    body()
+                case .generate(let id, let job):
+                    admit(id, job, enqueued: item.enqueued)
+                case .adapterLoaded(let name, let result):
+                    var ready: [Parked] = []
+                    parked.removeAll { p in
+                        guard p.missing.contains(name) else { return false }
+                        ready.append(p)
+                        return true
                     }
-                    switch job.resolveAdapter() {
-                    case .failure(let e): job.completion(.failure(e))
-                    case .success(let adapter): newTasks.append((job, adapter, item.enqueued))
+                    for var p in ready {
+                        if case .failure(let error) = result {
+                            p.job.completion(.failure(error))
+                            continue
+                        }
+                        p.missing.remove(name)
+                        if p.missing.isEmpty { admit(p.id, p.job, enqueued: p.enqueued) } else { parked.append(p) }
                     }
                 }
             }
             if !newTasks.isEmpty {
                 let now = Date()
-                let encoded = model.encode(newTasks.map { EncoderInput(ids: $0.0.ids, adapter: $0.1?.weights) })
+                let encoded = model.encode(newTasks.map { EncoderInput(ids: $0.1.ids, adapter: $0.2?.weights) })
                 for (e, t) in zip(encoded, newTasks) {
-                    active.append(Active(job: t.0, task: GenerationTask(encoded: e, model: model, parameters: t.0.parameters),
-                                         adapter: t.1, enqueued: t.2, started: now))
+                    active.append(Active(id: t.0, job: t.1, task: GenerationTask(encoded: e, model: model, parameters: t.1.parameters),
+                                         adapter: t.2, enqueued: t.3, started: now))
                 }
             }
+            condition.lock()
+            stats.waitingForAdapters = parked.count
+            stats.activeSequences = active.count
+            condition.unlock()
             guard !active.isEmpty else { continue }
             let tasks = active.map(\.task)
             let batch = tasks.reduce(0) { $0 + $1.pending.count }
@@ -203,6 +377,10 @@ public final class InferenceEngine: @unchecked Sendable {
             onBatch?(batch)
             let now = Date()
             active.removeAll { a in
+                if a.task.nonFiniteLogits {
+                    a.job.completion(.failure(ServiceError(.unprocessable, "non_finite_logits", "generation stopped: the model produced NaN or infinite logits\(a.adapter.map { " with adapter '\($0.name)'" } ?? ""); the adapter's weights or scale drive activations past Float32")))
+                    return true
+                }
                 if a.task.isFinished {
                     a.job.completion(.success(GenerationOutput(tokens: a.task.output, adapter: a.adapter,
                                                                queueSeconds: a.started.timeIntervalSince(a.enqueued),
@@ -210,7 +388,7 @@ public final class InferenceEngine: @unchecked Sendable {
                     return true
                 }
                 if let deadline = a.job.deadline, now > deadline {
-                    a.job.completion(.failure(ServiceError(504, "timeout", "generation did not finish within the request timeout")))
+                    a.job.completion(.failure(ServiceError(.timeout, "timeout", "generation did not finish within the request timeout")))
                     return true
                 }
                 return false
@@ -219,6 +397,49 @@ public final class InferenceEngine: @unchecked Sendable {
             stats.activeSequences = active.count
             stats.lastBatchSize = batch
             condition.unlock()
+        }
+    }
+}
+
+/// One thread that reads evicted adapters back from disk (parse, checks, SHA-256), one at a
+/// time, so the engine thread only ever installs finished results.
+final class AdapterLoader: @unchecked Sendable {
+    // @unchecked: all state is guarded by `condition`.
+    private let condition = NSCondition()
+    private var pending: [(name: String, done: [@Sendable (Result<Void, ServiceError>) -> Void])] = []
+    private var stopping = false
+    var load: (@Sendable (String) -> Result<Void, ServiceError>)?
+
+    func start() {
+        let t = Thread { [self] in run() }
+        t.name = "adapter-serve-loader"
+        t.start()
+    }
+
+    /// Asks for `name`; a request for a name already pending shares its read.
+    func request(_ name: String, done: @escaping @Sendable (Result<Void, ServiceError>) -> Void) {
+        condition.lock()
+        if let i = pending.firstIndex(where: { $0.name == name }) { pending[i].done.append(done) } else { pending.append((name, [done])) }
+        condition.signal()
+        condition.unlock()
+    }
+
+    func stop() {
+        condition.lock(); stopping = true; condition.broadcast(); condition.unlock()
+    }
+
+    private func run() {
+        while true {
+            condition.lock()
+            while pending.isEmpty && !stopping { condition.wait() }
+            if stopping && pending.isEmpty { condition.unlock(); return }
+            let name = pending[0].name
+            condition.unlock()
+            let result = load?(name) ?? .failure(ServiceError(.internalFailure, "internal", "no adapter loader"))
+            condition.lock()
+            let done = pending.removeFirst().done
+            condition.unlock()
+            for d in done { d(result) }
         }
     }
 }

@@ -24,6 +24,14 @@ public struct ServiceSettings: Sendable, Codable, Equatable {
     public var access = AccessSettings()
     /// `text`, `json` (one object per line) or `auto` (text on a terminal); see API.LogFormat.
     public var logFormat: String?
+    /// Open connections the server keeps (idle ones cost a descriptor, not a thread).
+    public var connectionLimit: Int = 4096
+    /// Connections per client address; 0 = off (behind a load balancer every client shares one).
+    public var perIPConnectionLimit: Int = 0
+    /// Seconds a client has to send a whole header block; 0 = no deadline.
+    public var headerTimeoutSeconds: Double = 10
+    /// Seconds a connection may sit idle before it is closed.
+    public var idleTimeoutSeconds: Int = 30
 
     public init() {}
 
@@ -34,6 +42,8 @@ public struct ServiceSettings: Sendable, Codable, Equatable {
         case maxNewTokensCap = "max_new_tokens_cap", requestTimeoutSeconds = "request_timeout_seconds"
         case adapterBudgetBytes = "adapter_budget_bytes", maxEvaluateItems = "max_evaluate_items"
         case blasThreads = "blas_threads", logFormat = "log_format"
+        case connectionLimit = "connection_limit", perIPConnectionLimit = "per_ip_connection_limit"
+        case headerTimeoutSeconds = "header_timeout_seconds", idleTimeoutSeconds = "idle_timeout_seconds"
     }
 
     public init(from decoder: Decoder) throws {
@@ -57,6 +67,10 @@ public struct ServiceSettings: Sendable, Codable, Equatable {
         blasThreads = try c.decodeIfPresent(Int.self, forKey: .blasThreads)
         access = try AccessSettings(from: decoder)  // issue 18: its keys sit flat in the same file
         logFormat = try c.decodeIfPresent(String.self, forKey: .logFormat)
+        connectionLimit = try c.decodeIfPresent(Int.self, forKey: .connectionLimit) ?? d.connectionLimit
+        perIPConnectionLimit = try c.decodeIfPresent(Int.self, forKey: .perIPConnectionLimit) ?? d.perIPConnectionLimit
+        headerTimeoutSeconds = try c.decodeIfPresent(Double.self, forKey: .headerTimeoutSeconds) ?? d.headerTimeoutSeconds
+        idleTimeoutSeconds = try c.decodeIfPresent(Int.self, forKey: .idleTimeoutSeconds) ?? d.idleTimeoutSeconds
     }
 
     /// Overrides from ADAPTER_SERVE_* environment variables (e.g. ADAPTER_SERVE_PORT,
@@ -84,6 +98,10 @@ public struct ServiceSettings: Sendable, Codable, Equatable {
         if let n = try int("BLAS_THREADS") { blasThreads = n }
         try access.apply(environment: env)  // issue 18
         if let s = v("LOG_FORMAT") { logFormat = s }
+        if let n = try int("CONNECTION_LIMIT") { connectionLimit = n }
+        if let n = try int("PER_IP_CONNECTION_LIMIT") { perIPConnectionLimit = n }
+        if let n = try int("HEADER_TIMEOUT_SECONDS") { headerTimeoutSeconds = Double(n) }
+        if let n = try int("IDLE_TIMEOUT_SECONDS") { idleTimeoutSeconds = n }
     }
 
     public static func load(file: URL) throws(ServiceError) -> ServiceSettings {

@@ -1,4 +1,5 @@
 import Foundation
+import SafeTensors
 import Numerics
 
 /// The tensors of a Hugging Face checkpoint directory: `model.safetensors`, or shards listed in

@@ -20,6 +20,9 @@ public final class GenerationTask: @unchecked Sendable {
     private var curLen = 1
     public private(set) var isFinished = false
     public private(set) var output: [Int32] = []
+    /// Set when a step's logits were not finite (an adapter or input drove activations past
+    /// Float32): the task stops rather than pick token 0 from a row of NaNs.
+    public private(set) var nonFiniteLogits = false
 
     struct Beam {
         var tokens: [Int32]     // decoder start token first
@@ -49,6 +52,9 @@ public final class GenerationTask: @unchecked Sendable {
         }
     }
 
+    /// Tokens generated so far (what a cancelled request had produced when it stopped).
+    public var generatedCount: Int { isFinished ? output.count : curLen - 1 }
+
     /// Decoder states and the token each must be fed next.
     public var pending: [(state: DecoderState, token: Int32)] {
         isFinished ? [] : beams.map { ($0.state, $0.tokens.last!) }
@@ -67,6 +73,13 @@ public final class GenerationTask: @unchecked Sendable {
     public func advance(states: [DecoderState], logits: UnsafeMutablePointer<Float>, vocab: Int) {
         precondition(states.count == beams.count)
         for i in beams.indices { beams[i].state = states[i] }
+        for i in beams.indices where !Self.allFinite(logits + i * vocab, count: vocab) {
+            nonFiniteLogits = true
+            isFinished = true
+            output = []
+            beams = []
+            return
+        }
         if parameters.numBeams > 1 {
             beamStep(logits, vocab: vocab)
         } else {
@@ -147,6 +160,13 @@ public final class GenerationTask: @unchecked Sendable {
         let allFinished = finished.allSatisfy(\.done)
         let goOn = heuristicUnsatisfied && !(allFinished && parameters.earlyStopping == .always) && !hits.allSatisfy { $0 }
         if !goOn { finish(finished[0].tokens) }
+    }
+
+    /// One pass over a logits row (vocab): x - x is 0 for every finite x and NaN otherwise.
+    static func allFinite(_ row: UnsafePointer<Float>, count: Int) -> Bool {
+        var acc: Float = 0
+        for i in 0..<count { acc += row[i] - row[i] }
+        return acc == 0
     }
 
     /// Indices of the k largest values, ties broken by position (earlier first).

@@ -1,4 +1,5 @@
 import Foundation
+import SafeTensors
 import Numerics
 
 /// Writes a checkpoint with random weights in the Hugging Face layout for a given config, with

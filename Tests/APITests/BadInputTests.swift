@@ -1,4 +1,5 @@
 import Foundation
+import SafeTensors
 import HTTPTesting
 import Numerics
 import Testing

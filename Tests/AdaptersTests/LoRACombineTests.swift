@@ -3,6 +3,7 @@ import Numerics
 import Testing
 @testable import Adapters
 @testable import T5
+import SafeTensors
 
 /// `LoRACombine` against PEFT's add_weighted_adapter(cat|linear) as saved by save_pretrained,
 /// and against the tokens PEFT generates with the combined adapter.

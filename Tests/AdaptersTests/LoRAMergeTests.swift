@@ -3,6 +3,7 @@ import Numerics
 import Testing
 @testable import Adapters
 @testable import T5
+import SafeTensors
 
 /// `LoRAMerge` against PEFT's merge_and_unload() (float32) and transformers' generation from the
 /// merged model, on every LoRA of the tiny fixture models.

@@ -1,4 +1,5 @@
 import Foundation
+import SafeTensors
 import Numerics
 import Testing
 @testable import Adapters

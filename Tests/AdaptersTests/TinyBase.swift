@@ -1,4 +1,5 @@
 import Foundation
+import SafeTensors
 import Numerics
 @testable import Adapters
 @testable import T5

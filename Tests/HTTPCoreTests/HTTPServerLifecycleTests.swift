@@ -188,14 +188,15 @@ extension LiveServerTests {
         @Test("Diagnostics from libmicrohttpd reach the configured log")
         func logging() throws {
             let lines = LogLines()
-            var configuration = testConfiguration(connectionLimit: 1)
+            var configuration = testConfiguration()
+            configuration.perIPConnectionLimit = 1
             configuration.log = { lines.append($0) }
             let gate = Gate()
             try withServer(configuration, handler: { _ in gate.enter() ? .text("ok") : .text(status: 503, "") }) { server, _ in
                 let first = try RawConnection(port: server.boundPort)
                 try first.send("GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
                 #expect(gate.waitForArrivals(1))
-                // Over the connection limit: libmicrohttpd closes it at once and says why.
+                // Over the per-address limit: libmicrohttpd closes it at once and says why.
                 let second = try RawConnection(port: server.boundPort)
                 #expect(second.readUntilClosed().ending == .closed)
                 gate.release()

@@ -178,13 +178,40 @@ extension LiveServerTests {
 
         @Test("A client that stalls mid-headers (slowloris) is disconnected by the connection timeout")
         func slowloris() throws {
-            try withServer(testConfiguration(timeout: 1)) { server, _ in
+            var configuration = testConfiguration(timeout: 1)
+            configuration.headerTimeoutSeconds = 0   // only the inactivity timeout here
+            try withServer(configuration) { server, base in
                 let connection = try RawConnection(port: server.boundPort)
                 try connection.send("GET /echo HTTP/1.1\r\nHost: t\r\nX-Slow: ")
+                for _ in 0..<60_000 where server.openConnections < 1 { usleep(500) }
+                #expect(server.openConnections == 1)
                 // Bounded wait far above the 1 s timeout: the server must close first.
                 let (_, ending) = connection.readUntilClosed(timeout: 30)
                 #expect(ending == .closed)
-                #expect(server.inFlightCount == 0)
+                // The server's own accounting saw it go, and a new client is answered.
+                for _ in 0..<60_000 where server.openConnections > 0 { usleep(500) }
+                #expect(server.openConnections == 0)
+                #expect(try curl([base + "/only-get"]).status == 200)
+            }
+        }
+
+        @Test("A client that trickles header lines (never idle) is cut at the header deadline")
+        func trickledHeaders() throws {
+            var configuration = testConfiguration(timeout: 600)
+            configuration.headerTimeoutSeconds = 1
+            try withServer(configuration) { server, base in
+                let connection = try RawConnection(port: server.boundPort)
+                try connection.send("GET /echo HTTP/1.1\r\nHost: t\r\n")
+                // One header line every 50 ms: never idle for the 600 s inactivity timeout, so only
+                // the deadline can end it. The loop bound is a hang guard, not a timing assertion.
+                var cut = false
+                for i in 0..<2_000 {
+                    if (try? connection.send("X-Line-\(i): y\r\n")) == nil { cut = true; break }
+                    usleep(50_000)
+                }
+                #expect(cut)
+                #expect(server.headerTimeouts == 1)
+                #expect(try curl([base + "/only-get"]).status == 200)
             }
         }
 

@@ -106,7 +106,7 @@ extension LiveServerTests {
             #expect(response.headers["content-type"] == "application/json; charset=utf-8")
             #expect(response.headers["x-request-id"] == "42")
 
-            let upload = HTTPResponse.error(UploadError(.unsafeTarEntry, "'../x' has a '..' component"))
+            let upload = HTTPResponse.error(status: 400, code: "unsafe_tar_entry", message: "'../x' has a '..' component")
             #expect(upload.status == 400)
             let decoded = try JSONDecoder().decode(ErrorBody.self, from: upload.body)
             #expect(decoded.error == .init(code: "unsafe_tar_entry", message: "'../x' has a '..' component"))

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTesting
 import HTTPCore
+import Uploads
 import Testing
 
 @Suite("MultipartFormData")

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTesting
 import HTTPCore
+import Uploads
 import Testing
 
 /// Archives are built with the real tar command so the reader is tested on what users upload.

@@ -1,4 +1,5 @@
 import Foundation
+import SafeTensors
 import Testing
 @testable import Numerics
 

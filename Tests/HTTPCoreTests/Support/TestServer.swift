@@ -1,5 +1,6 @@
 import Foundation
 import HTTPCore
+import Uploads
 
 func testConfiguration(maxBodyBytes: Int = 1 << 20, connectionLimit: Int = 64, timeout: Int = 20,
                        maxHeaderBytes: Int = 32 << 10) -> HTTPServerConfiguration {
@@ -58,7 +59,7 @@ func echoRoutes(_ request: HTTPRequest) -> HTTPResponse {
             return .json(parts.map { PartSummary(name: $0.name, filename: $0.filename, contentType: $0.contentType,
                                                  data: $0.data) })
         } catch {
-            return .error(error)
+            return .error(status: 400, code: error.code.rawValue, message: error.message)
         }
     default:
         return .error(status: 404, code: "not_found", message: "no route for \(request.path)")

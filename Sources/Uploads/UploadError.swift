@@ -1,5 +1,5 @@
 /// Why an upload could not be decoded. `code` is stable for API clients to branch on;
-/// `message` says what was wrong in words. Use `HTTPResponse.error(_:)` to send it.
+/// `message` says what was wrong in words. The module that serves uploads maps it to a response.
 public struct UploadError: Error, Sendable, Equatable, CustomStringConvertible {
     public enum Code: String, Sendable {
         case invalidMultipart = "invalid_multipart"

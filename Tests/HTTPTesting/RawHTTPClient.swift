@@ -3,23 +3,39 @@ import Foundation
 import Glibc
 #endif
 
-struct SocketError: Error, CustomStringConvertible {
+public struct SocketError: Error, CustomStringConvertible {
     var operation: String
     var code: Int32
 
-    var description: String { "\(operation) failed: \(String(cString: strerror(code))) (errno \(code))" }
+    public var description: String { "\(operation) failed: \(String(cString: strerror(code))) (errno \(code))" }
 }
 
 /// A bare TCP client for requests curl will not send (malformed lines, oversized headers,
 /// stalled uploads) and for observing exactly when the server closes the connection.
-final class RawConnection {
-    let fd: Int32
+public final class RawConnection {
+    public let fd: Int32
 
     /// Connects to 127.0.0.1:`port` (or ::1 with `ipv6`); throws with errno on refusal.
-    init(port: Int, ipv6: Bool = false) throws {
+    /// `source` binds the client end to another loopback address (e.g. "127.0.0.2"), so tests
+    /// can stand in for many clients when the server limits connections per address.
+    public init(port: Int, ipv6: Bool = false, source: String? = nil) throws {
         let family = ipv6 ? AF_INET6 : AF_INET
         fd = socket(family, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw SocketError(operation: "socket", code: errno) }
+        if let source, !ipv6 {
+            var local = sockaddr_in()
+            local.sin_family = sa_family_t(AF_INET)
+            local.sin_port = 0
+            inet_pton(AF_INET, source, &local.sin_addr)
+            let bound = withUnsafePointer(to: &local) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard bound == 0 else {
+                let code = errno
+                close(fd)
+                throw SocketError(operation: "bind \(source)", code: code)
+            }
+        }
         var rc: Int32
         if ipv6 {
             var address = sockaddr_in6()
@@ -54,7 +70,7 @@ final class RawConnection {
     }
 
     /// Sends everything; MSG_NOSIGNAL because the server may already have closed on us.
-    func send(_ bytes: [UInt8]) throws {
+    public func send(_ bytes: [UInt8]) throws {
         var offset = 0
         while offset < bytes.count {
             let sent = bytes.withUnsafeBytes {
@@ -65,11 +81,11 @@ final class RawConnection {
         }
     }
 
-    func send(_ text: String) throws {
+    public func send(_ text: String) throws {
         try send(Array(text.utf8))
     }
 
-    enum Ending: Equatable {
+    public enum Ending: Equatable, Sendable {
         /// The server closed (FIN or reset).
         case closed
         /// Our bounded wait ran out with the connection still open.
@@ -77,7 +93,7 @@ final class RawConnection {
     }
 
     /// Reads until the server closes the connection or `timeout` passes without data.
-    func readUntilClosed(timeout: Int = 45) -> (bytes: [UInt8], ending: Ending) {
+    public func readUntilClosed(timeout: Int = 45) -> (bytes: [UInt8], ending: Ending) {
         var tv = timeval(tv_sec: timeout, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         var received: [UInt8] = []
@@ -99,16 +115,16 @@ final class RawConnection {
     }
 }
 
-struct RawResponse {
-    var status: Int
-    var headers: [String: String]
-    var body: [UInt8]
+public struct RawResponse {
+    public var status: Int
+    public var headers: [String: String]
+    public var body: [UInt8]
 
-    var text: String { String(decoding: body, as: UTF8.self) }
+    public var text: String { String(decoding: body, as: UTF8.self) }
 }
 
 /// Parses the first response in `bytes` (status line, headers, Content-Length body).
-func parseFirstResponse(_ bytes: [UInt8]) -> RawResponse? {
+public func parseFirstResponse(_ bytes: [UInt8]) -> RawResponse? {
     let separator: [UInt8] = Array("\r\n\r\n".utf8)
     guard let headerEnd = bytes.firstRange(of: separator) else { return nil }
     let head = String(decoding: bytes[..<headerEnd.lowerBound], as: UTF8.self)

@@ -1,4 +1,5 @@
 import Foundation
+import Numerics
 
 /// Writes safetensors files (random benchmark checkpoints, converted weights). Tensors are laid
 /// out in the order given, each 8-byte aligned as the reference writer does.

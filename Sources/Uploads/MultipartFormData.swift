@@ -1,4 +1,5 @@
 import Foundation
+import HTTPCore
 
 /// One field or file of a multipart/form-data body.
 public struct MultipartPart: Sendable, Equatable {

@@ -1,4 +1,5 @@
 import Foundation
+import Numerics
 
 /// Element types a safetensors file may declare. Only the float types are loadable as weights;
 /// the others are recognised so an error can name them.

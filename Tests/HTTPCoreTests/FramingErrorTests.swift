@@ -1,0 +1,82 @@
+import Foundation
+import HTTPCore
+import HTTPTesting
+import Testing
+
+extension LiveServerTests {
+    /// Issue 11: framing errors libmicrohttpd 0.9.75 answered with a duplicated header block
+    /// (bad or overflowing Content-Length) now get exactly one well-formed JSON response from
+    /// the gate; a malformed chunk size inside a body is still libmicrohttpd's own single HTML 400.
+    @Suite("Framing errors get exactly one response")
+    struct FramingErrors {
+        /// Everything the server sends before it closes, which must be one response and no more.
+        func exchange(_ port: Int, _ request: String) throws -> (bytes: [UInt8], response: RawResponse?) {
+            let connection = try RawConnection(port: port)
+            try connection.send(request)
+            let (bytes, ending) = connection.readUntilClosed(timeout: 30)
+            #expect(ending == .closed, "the server closes after a framing error")
+            return (bytes, parseFirstResponse(bytes))
+        }
+
+        func statusLines(_ bytes: [UInt8]) -> Int {
+            String(decoding: bytes, as: UTF8.self).components(separatedBy: "HTTP/1.1 ").count - 1
+        }
+
+        @Test("Bad, overflowing, oversized and conflicting Content-Length: one JSON response each",
+              arguments: [
+                  ("-5", 400, "invalid_content_length"),
+                  ("12abc", 400, "invalid_content_length"),
+                  ("", 400, "invalid_content_length"),
+                  ("99999999999999999999999", 413, "payload_too_large"),
+                  ("18446744073709551615", 413, "payload_too_large"),
+                  ("5\r\nContent-Length: 6", 400, "invalid_content_length"),
+              ])
+        func contentLength(value: String, status: Int, code: String) throws {
+            try withServer { server, _ in
+                let (bytes, response) = try exchange(server.boundPort, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: \(value)\r\n\r\n")
+                #expect(statusLines(bytes) == 1, "exactly one status line: \(String(decoding: bytes, as: UTF8.self))")
+                let r = try #require(response)
+                #expect(r.status == status)
+                #expect(r.headers["content-type"]?.hasPrefix("application/json") == true)
+                #expect(Int(r.headers["content-length"] ?? "") == r.body.count)
+                let json = try JSONSerialization.jsonObject(with: Data(r.body)) as? [String: Any]
+                let error = json?["error"] as? [String: Any]
+                #expect(error?["code"] as? String == code)
+                #expect((error?["message"] as? String)?.isEmpty == false)
+                // Nothing after the one response.
+                let headerEnd = bytes.firstRange(of: Array("\r\n\r\n".utf8))!.upperBound
+                #expect(bytes.count == headerEnd + r.body.count)
+            }
+        }
+
+        @Test("A malformed chunk size is libmicrohttpd's single HTML 400 (documented)")
+        func badChunkSize() throws {
+            try withServer { server, _ in
+                let (bytes, response) = try exchange(server.boundPort,
+                                                     "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")
+                #expect(statusLines(bytes) == 1)
+                #expect(response?.status == 400)
+            }
+        }
+
+        @Test("Bare LF line endings pass the gate, as libmicrohttpd accepts them")
+        func bareLineFeeds() throws {
+            try withServer { server, _ in
+                let (bytes, response) = try exchange(server.boundPort, "GET /only-get HTTP/1.1\nHost: t\nConnection: close\n\n")
+                #expect(statusLines(bytes) == 1)
+                #expect(response?.status == 200)
+            }
+        }
+
+        @Test("A sound request after the gate is served normally, keep-alive included")
+        func soundRequests() throws {
+            try withServer { server, _ in
+                let connection = try RawConnection(port: server.boundPort)
+                try connection.send("POST /raw HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabcPOST /raw HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\nConnection: close\r\n\r\nde")
+                let (bytes, _) = connection.readUntilClosed(timeout: 30)
+                #expect(statusLines(bytes) == 2)
+                #expect(String(decoding: bytes, as: UTF8.self).hasSuffix("de"))
+            }
+        }
+    }
+}
