@@ -66,5 +66,19 @@ let package = Package(
         .testTarget(name: "HTTPCoreTests", dependencies: ["HTTPCore", "HTTPTesting"]),
         .testTarget(name: "CLITests", dependencies: ["HTTPTesting"]),
         .testTarget(name: "APITests", dependencies: ["API", "Serving", "HTTPCore", "HTTPTesting", "Adapters", "T5", "Rouge"]),
+
+        // libFuzzer targets (scripts/checks/fuzz.sh builds them alone with -sanitize=fuzzer); in the
+        // ordinary build each replays the input files it is given. One thin file per parser.
+        .target(name: "CFuzzerDriver", path: "Sources/Fuzz/CFuzzerDriver"),
+        .target(name: "FuzzSupport", dependencies: ["CFuzzerDriver"], path: "Sources/Fuzz/FuzzSupport"),
+        .executableTarget(name: "FuzzSafeTensors", dependencies: ["FuzzSupport", "Numerics"], path: "Sources/Fuzz/FuzzSafeTensors"),
+        .executableTarget(name: "FuzzPEFTConfig", dependencies: ["FuzzSupport", "Adapters"], path: "Sources/Fuzz/FuzzPEFTConfig"),
+        .executableTarget(name: "FuzzMultipart", dependencies: ["FuzzSupport", "HTTPCore"], path: "Sources/Fuzz/FuzzMultipart"),
+        .executableTarget(name: "FuzzTar", dependencies: ["FuzzSupport", "HTTPCore"], path: "Sources/Fuzz/FuzzTar"),
+        .executableTarget(name: "FuzzJSONBody", dependencies: [
+            "FuzzSupport", "API", "Serving", "HTTPCore", .product(name: "Logging", package: "swift-log"),
+        ], path: "Sources/Fuzz/FuzzJSONBody"),
+        .executableTarget(name: "FuzzTokenizerEncode", dependencies: ["FuzzSupport", "Tokenization"], path: "Sources/Fuzz/FuzzTokenizerEncode"),
+        .executableTarget(name: "FuzzTokenizerLoad", dependencies: ["FuzzSupport", "Tokenization"], path: "Sources/Fuzz/FuzzTokenizerLoad"),
     ]
 )
