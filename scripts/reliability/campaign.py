@@ -108,7 +108,7 @@ def run_matrix(binary, work):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="smaller counts (mutation 300, kill -9 8, slow 100 sockets, swaps 6 s)")
+    parser.add_argument("--quick", action="store_true", help="smaller counts (mutation 1000, kill -9 8, slow 100 sockets, swaps 6 s)")
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--binary", help="adapter-serve to test (default .build/release/adapter-serve, built if missing)")
     parser.add_argument("--work", default=os.path.join(REPO, ".build-reliability"), help="scratch folder (wiped first)")
@@ -149,7 +149,7 @@ def main():
         server = fresh("mutation").start()
         call(server.port, "PUT", "/v1/adapters/mut-lora", *reversed(_mp("lora-qv")))
         call(server.port, "PUT", "/v1/adapters/mut-prompt", *reversed(_mp("prompt-20")))
-        stats, findings = mutate.run(server, 300 if quick else 2000, args.seed, "mut-lora", "mut-prompt")
+        stats, findings = mutate.run(server, 1000 if quick else 10000, args.seed, "mut-lora", "mut-prompt")
         server.stop()
         crashes_seen += server.unexpected_exits
         results["mutation"] = {**stats, "findings": findings[:30]}
@@ -160,7 +160,7 @@ def main():
     if "kill9" in only:
         section("kill -9 during upload / replace / activate, restart, verify")
         server = fresh("kill9")
-        stats, findings = crashes.run(server, 8 if quick else 30, args.seed)
+        stats, findings = crashes.run(server, 8 if quick else 40, args.seed)
         server.stop()
         crashes_seen += server.unexpected_exits
         results["kill9"] = {**stats, "findings": findings[:30]}
