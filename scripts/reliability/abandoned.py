@@ -21,6 +21,19 @@ def probe(port, new_tokens):
     return time.monotonic() - t0
 
 
+def wait_idle(port, timeout=600):
+    """Polls /metrics until the engine has nothing queued or decoding."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = call(port, "GET", "/metrics").body.decode()
+        values = {line.split()[0]: float(line.split()[1]) for line in text.splitlines()
+                  if line.startswith(("adapterserve_active_sequences ", "adapterserve_queue_depth "))}
+        if values and all(v == 0 for v in values.values()):
+            return
+        time.sleep(0.2)
+    raise RuntimeError("the engine did not become idle")
+
+
 def run(server, abandon_count, abandon_tokens, abandon_after, probe_tokens, rounds):
     probe(server.port, probe_tokens)                       # warm-up
     idle = statistics.median(probe(server.port, probe_tokens) for _ in range(3))
@@ -38,9 +51,8 @@ def run(server, abandon_count, abandon_tokens, abandon_after, probe_tokens, roun
         for s in socks:
             s.close()
         after.append(probe(server.port, probe_tokens))
-        # Let any abandoned work finish before the next round, so rounds do not pile up.
-        probe(server.port, 1)
-        time.sleep(abandon_after)
+        # Rounds must not pile up: wait until no abandoned request is left in the engine.
+        wait_idle(server.port)
     server.check_alive("abandoned requests")
     ratio = statistics.median(after) / idle
     return {"abandoned_per_round": abandon_count, "abandoned_tokens": abandon_tokens, "closed_after_s": abandon_after,

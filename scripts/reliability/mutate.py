@@ -58,7 +58,7 @@ def mutate(rng, data, rounds):
 def run(server, count, seed, lora, prompt):
     rng = random.Random(seed)
     kinds = templates(lora, prompt)
-    stats = {"requests": count, "2xx": 0, "4xx": 0, "503": 0, "5xx_other": 0, "bad_error_shape": 0,
+    stats = {"requests": count, "2xx": 0, "4xx": 0, "503": 0, "505_bad_version": 0, "5xx_other": 0, "bad_error_shape": 0,
              "no_response": 0, "no_response_after_request_line_mutation": 0, "hangs": 0, "crashes": 0}
     findings = []
     for i in range(count):
@@ -83,9 +83,15 @@ def run(server, count, seed, lora, prompt):
                 stats["no_response"] += 1
                 findings.append(f"#{i} {method} {path}: {e}")
         else:
-            if r.status >= 500 and not (r.status == 503 and r.header("Retry-After")):
+            if r.status == 505 and whole:
+                # A mutated request line naming HTTP/5.1 or HTTP/0.1: 505 is the right answer.
+                stats["505_bad_version"] += 1
+                if not r.error_shape_ok():
+                    stats["bad_error_shape"] += 1
+                    findings.append(f"#{i} {method} {path}: 505 without our error shape: {r.raw[:120]!r}")
+            elif r.status >= 500 and not (r.status == 503 and r.header("Retry-After")):
                 stats["5xx_other"] += 1
-                findings.append(f"#{i} {method} {path}: {r.status} {r.body[:160]!r}")
+                findings.append(f"#{i} {method} {path}: {r.status} {r.body[:160]!r}; request {wire[:300]!r}")
             elif r.status == 503:
                 stats["503"] += 1
             elif r.status >= 400:
@@ -98,4 +104,7 @@ def run(server, count, seed, lora, prompt):
         if not server.check_alive(f"mutation #{i}"):
             stats["crashes"] += 1
             findings.append(f"#{i} {method} {path}: server died; input {wire[:200]!r}")
+    # Worst first: crashes, hangs and server errors before error-shape mismatches.
+    order = ("server died", "hang", ": 5", "no response")
+    findings.sort(key=lambda f: next((n for n, key in enumerate(order) if key in f), len(order)))
     return stats, findings
