@@ -144,36 +144,33 @@ def main():
         kwargs = {"model": model} if model else {}
         return Server(binary, work, adapters, settings=settings, label=label, **kwargs)
 
+    def finish(key, server, stats, findings=()):
+        """Stops the part's server and records and prints what it found (worst findings first)."""
+        server.stop()
+        crashes_seen.extend(server.unexpected_exits)
+        results[key] = {**stats, "findings": list(findings[:30])} if findings is not None else stats
+        print("  " + json.dumps(stats))
+        for f in (findings or ())[:15]:
+            print("  FAIL", f)
+
     if "mutation" in only:
         section("mutation fuzz over HTTP")
         server = fresh("mutation").start()
         call(server.port, "PUT", "/v1/adapters/mut-lora", *reversed(_mp("lora-qv")))
         call(server.port, "PUT", "/v1/adapters/mut-prompt", *reversed(_mp("prompt-20")))
-        stats, findings = mutate.run(server, 1000 if quick else 10000, args.seed, "mut-lora", "mut-prompt")
-        server.stop()
-        crashes_seen += server.unexpected_exits
-        results["mutation"] = {**stats, "findings": findings[:30]}
-        print("  " + json.dumps(stats))
-        for f in findings[:15]:
-            print("  FAIL", f)
+        finish("mutation", server, *mutate.run(server, 1000 if quick else 10000, args.seed, "mut-lora", "mut-prompt"))
 
     if "kill9" in only:
         section("kill -9 during upload / replace / activate, restart, verify")
         server = fresh("kill9")
-        stats, findings = crashes.run(server, 8 if quick else 40, args.seed)
-        server.stop()
-        crashes_seen += server.unexpected_exits
-        results["kill9"] = {**stats, "findings": findings[:30]}
-        print("  " + json.dumps(stats))
-        for f in findings[:15]:
-            print("  FAIL", f)
+        finish("kill9", server, *crashes.run(server, 8 if quick else 40, args.seed))
 
     if "slow" in only:
         section("slow connections (idle and trickling header sockets)")
         server = fresh("slow").start()
         scenarios = slow.run(server, 100 if quick else 300, 8 if quick else 15)
         server.stop()
-        crashes_seen += server.unexpected_exits
+        crashes_seen.extend(server.unexpected_exits)
         results["slow"] = scenarios
         for s in scenarios:
             print("  " + json.dumps(s))
@@ -185,22 +182,12 @@ def main():
             stats = abandoned.run(server, 8, 200, 0.5, 20, 3)
         else:
             stats = abandoned.run(server, 8, 512, 0.05, 64, 3)
-        stats["model"] = full_model or "tiny-flan"
-        server.stop()
-        crashes_seen += server.unexpected_exits
-        results["abandoned"] = stats
-        print("  " + json.dumps(stats))
+        finish("abandoned", server, {**stats, "model": full_model or "tiny-flan"}, None)
 
     if "swaps" in only:
         section("hot swaps under load")
         server = fresh("swaps").start()
-        stats, findings = swaps.run(server, 6 if quick else 20, 4)
-        server.stop()
-        crashes_seen += server.unexpected_exits
-        results["swaps"] = {**stats, "findings": findings}
-        print("  " + json.dumps(stats))
-        for f in findings[:10]:
-            print("  FAIL", f)
+        finish("swaps", server, *swaps.run(server, 6 if quick else 20, 4))
 
     results["crashes"] = [f"{where}: exit {code}" for where, code in crashes_seen]
     results["seconds"] = round(time.monotonic() - started, 1)
