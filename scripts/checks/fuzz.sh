@@ -29,8 +29,8 @@ targets=(
 # registry (swift-prometheus) keeps its metrics that way, so LSan reports them as "direct leaks"
 # of objects that are in fact alive for the process (e.g. the histogram buckets made once in
 # Metrics.init). Leak checking stays on for every other target; -rss_limit_mb still catches a
-# memory blow-up here.
-declare -A extra=( ["json-body"]="-detect_leaks=0" )
+# memory blow-up here. (Both switches are needed: libFuzzer's per-input check and ASan's at exit.)
+declare -A leaks=( ["json-body"]=0 )
 flags=(--scratch-path "$scratch" -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING)
 
 mkdir -p "$scratch"
@@ -51,6 +51,8 @@ failed=()
 for entry in "${targets[@]}"; do
   name="${entry%%:*}"
   product="${entry#*:}"
+  # FUZZ_ONLY=json-body,tar runs a subset (to reproduce one target's finding).
+  [ -z "${FUZZ_ONLY:-}" ] || [[ ",$FUZZ_ONLY," == *",$name,"* ]] || continue
   seeds="Tests/Fuzz/corpus/$name"
   work="$scratch/corpus/$name"          # grows run after run; never committed
   artifacts="$scratch/artifacts/$name/"
@@ -59,8 +61,10 @@ for entry in "${targets[@]}"; do
   echo "=== fuzz $name ($product, ${seconds} s)"
   t0=$(date +%s)
   # -timeout: one input taking longer is a hang; -rss_limit_mb: a memory blow-up is a finding.
-  if "$bin/$product" "$work" "$seeds" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
-       -artifact_prefix="$artifacts" -print_final_stats=1 ${extra[$name]:-} > "$scratch/$name.log" 2>&1; then
+  leak="${leaks[$name]:-1}"
+  if ASAN_OPTIONS="detect_leaks=$leak" "$bin/$product" "$work" "$seeds" -max_total_time="$seconds" -timeout=10 \
+       -rss_limit_mb=2048 -detect_leaks="$leak" -artifact_prefix="$artifacts" -print_final_stats=1 \
+       > "$scratch/$name.log" 2>&1; then
     echo "fuzz $name: ok in $(( $(date +%s) - t0 )) s; $(grep -E '^stat::number_of_executed_units' "$scratch/$name.log" | awk '{print $2}') inputs, corpus $(ls "$work" | wc -l)"
   else
     echo "fuzz $name: FAILED (log $scratch/$name.log, input in $artifacts)"

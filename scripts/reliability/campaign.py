@@ -2,8 +2,8 @@
 """AdapterServe reliability campaign (issue 11, item 8): a bounded, seeded black-box run against
 a release build started here on 127.0.0.1, on the tiny fixture model. Standard library only.
 
-    python3 scripts/reliability/campaign.py            # full: about 10 minutes
-    python3 scripts/reliability/campaign.py --quick    # smaller counts: about 3 minutes
+    python3 scripts/reliability/campaign.py            # full: about 3 minutes
+    python3 scripts/reliability/campaign.py --quick    # smaller counts: about 1 minute
     python3 scripts/reliability/campaign.py --make-full-model   # abandoned requests on a full-size
                                                                # random FLAN-T5-base (built once, slow)
 
