@@ -82,5 +82,19 @@ let package = Package(
                     exclude: ["fake_hub.py"]),
         .testTarget(name: "APITests", dependencies: ["API", "Serving", "HTTPCore", "HTTPTesting", "Adapters", "T5", "Rouge", "Bleu",
                                                      "Numerics", "SafeTensors"]),
+
+        // libFuzzer targets (scripts/checks/fuzz.sh builds them alone with -sanitize=fuzzer); in the
+        // ordinary build each replays the input files it is given. One thin file per parser.
+        .target(name: "CFuzzerDriver", path: "Sources/Fuzz/CFuzzerDriver"),
+        .target(name: "FuzzSupport", dependencies: ["CFuzzerDriver"], path: "Sources/Fuzz/FuzzSupport"),
+        .executableTarget(name: "FuzzSafeTensors", dependencies: ["FuzzSupport", "SafeTensors"], path: "Sources/Fuzz/FuzzSafeTensors"),
+        .executableTarget(name: "FuzzPEFTConfig", dependencies: ["FuzzSupport", "Adapters"], path: "Sources/Fuzz/FuzzPEFTConfig"),
+        .executableTarget(name: "FuzzMultipart", dependencies: ["FuzzSupport", "Uploads"], path: "Sources/Fuzz/FuzzMultipart"),
+        .executableTarget(name: "FuzzTar", dependencies: ["FuzzSupport", "Uploads"], path: "Sources/Fuzz/FuzzTar"),
+        .executableTarget(name: "FuzzJSONBody", dependencies: [
+            "FuzzSupport", "API", "Serving", "HTTPCore", .product(name: "Logging", package: "swift-log"),
+        ], path: "Sources/Fuzz/FuzzJSONBody"),
+        .executableTarget(name: "FuzzTokenizerEncode", dependencies: ["FuzzSupport", "Tokenization"], path: "Sources/Fuzz/FuzzTokenizerEncode"),
+        .executableTarget(name: "FuzzTokenizerLoad", dependencies: ["FuzzSupport", "Tokenization"], path: "Sources/Fuzz/FuzzTokenizerLoad"),
     ]
 )

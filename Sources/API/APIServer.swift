@@ -90,6 +90,19 @@ public final class APIServer: Sendable {
         metricsListener?.stop()  // issue 18
     }
 
+    /// The whole request path without a transport, answered on the calling thread (blocking for
+    /// slow work): for tools such as the JSON-body fuzz target.
+    func handle(_ request: HTTPRequest) -> HTTPResponse {
+        let requestID = RequestID.accept(request.headers[RequestID.header])
+        var response = RequestID.with(requestID) {
+            access.denial(for: request).map {
+                finished(request, endpoint: Self.endpointName(request), response: $0, adapterLabel: "", started: Date())
+            } ?? handleIdentified(request)
+        }
+        response.headers.set(RequestID.header, requestID)
+        return response
+    }
+
     /// Routes a request that passed the access rules (`dispatch`), with its id bound.
     private func handleIdentified(_ request: HTTPRequest) -> HTTPResponse {
         let started = Date()

@@ -3,8 +3,15 @@ import Foundation
 /// Splits a loop over the machine's cores. The decode step's products are memory-bound: both
 /// cores streaming different weight rows is what reaches the machine's bandwidth.
 public enum WorkerPool {
-    /// Workers used by `parallelFor`; set once at start-up (the engine owns the cores).
-    nonisolated(unsafe) public static var workers = ProcessInfo.processInfo.activeProcessorCount
+    /// Workers used by `parallelFor`; set at start-up (the engine owns the cores). Behind a lock
+    /// because every engine sets it while other engines' threads read it on every product, which
+    /// ThreadSanitizer reported as a data race when a test process runs several services at once.
+    public static var workers: Int {
+        get { workerCount.lock(); defer { workerCount.unlock() }; return workerCountValue }
+        set { workerCount.lock(); defer { workerCount.unlock() }; workerCountValue = newValue }
+    }
+    private static let workerCount = NSLock()
+    nonisolated(unsafe) private static var workerCountValue = ProcessInfo.processInfo.activeProcessorCount
 
     /// Runs body(range) over `count` items in `workers` contiguous chunks (aligned to `grain`).
     @inlinable
