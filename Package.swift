@@ -2,15 +2,14 @@
 // AdapterServe: one frozen FLAN-T5 on CPU serving many PEFT adapters over HTTP.
 //
 // Layers, dependencies pointing one way:
-//   C shims (CBLAS, CMicroHTTPD, CZlib, CCrypto) -> Numerics -> Tokenization, T5 -> Adapters -> Serving
+//   C shims (CBLAS, CKernels, CMicroHTTPD, CZlib, CCrypto) -> Numerics -> Tokenization, T5 -> Adapters -> Serving
 //   -> HTTPCore, API -> adapter-serve (CLI). Rouge stands alone (used by Serving and the CLI).
 import PackageDescription
 
-/// Hot numeric code is built with the vector units of the machines we run on (AVX2 + FMA,
-/// measured on the 2-core AMD EPYC CI/dev machines); plain Swift float loops do not vectorise
-/// without them.
+/// Hot numeric code is built for the x86-64 baseline, so one binary runs on any x86-64 CPU: the
+/// kernels that need AVX2/AVX-512 live in CKernels, in per-ISA variants chosen at start.
 let hotCode: [SwiftSetting] = [
-    .unsafeFlags(["-Ounchecked", "-target-cpu", "haswell"]),
+    .unsafeFlags(["-Ounchecked"]),
 ]
 
 let package = Package(
@@ -35,7 +34,11 @@ let package = Package(
         .systemLibrary(name: "CCrypto", path: "Sources/CCrypto", pkgConfig: "libcrypto",
                        providers: [.apt(["libssl-dev"])]),
 
-        .target(name: "Numerics", dependencies: ["CBLAS"], swiftSettings: hotCode),
+        // Per-ISA kernels and the oneDNN shim, optimised in debug builds too (tests run them).
+        .target(name: "CKernels", path: "Sources/CKernels",
+                cSettings: [.unsafeFlags(["-O3"])],
+                linkerSettings: [.linkedLibrary("dnnl"), .linkedLibrary("gomp")]),
+        .target(name: "Numerics", dependencies: ["CBLAS", "CKernels"], swiftSettings: hotCode),
         .target(name: "Tokenization"),
         .target(name: "T5", dependencies: ["Numerics"], swiftSettings: hotCode),
         .target(name: "Adapters", dependencies: ["T5", "Numerics", "CCrypto"], swiftSettings: hotCode),

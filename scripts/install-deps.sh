@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Installs the Debian packages AdapterServe builds against (OpenBLAS, libmicrohttpd, zlib, OpenSSL,
+# Installs the Debian packages AdapterServe builds against (OpenBLAS, oneDNN, libmicrohttpd, zlib, OpenSSL,
 # pkg-config, curl for the HTTP tests). Idempotent: does nothing when they are present.
 set -euo pipefail
-packages=(libopenblas-dev libmicrohttpd-dev zlib1g-dev libssl-dev pkg-config curl)
+packages=(libopenblas-dev libdnnl-dev libmicrohttpd-dev zlib1g-dev libssl-dev pkg-config curl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

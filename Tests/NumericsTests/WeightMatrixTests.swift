@@ -59,7 +59,12 @@ import Testing
         let expected = ReferenceMath.matmulTransposed(x, m: m, k: k, dq, n: n)
         var y = [Float](repeating: .nan, count: m * n)
         x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { matrix.multiply(xp.baseAddress!, m: m, into: $0.baseAddress!) } }
-        #expect(ReferenceMath.maxAbsDifference(y, expected) < 1e-4)
+        if m <= WeightMatrix.skinnyRowLimit || matrix.format != .int8 {
+            #expect(ReferenceMath.maxAbsDifference(y, expected) < 1e-4)
+        } else {
+            // Prefill quantises the activations too (QuantisedProductTests holds the exact bound).
+            #expect(ReferenceMath.maxAbsDifference(y, expected) < Float(k) * (2.0 / 127 / 2) + 1e-3)
+        }
         // And the quantisation error itself is bounded: |x| <= 1, per-weight error <= scale/2.
         #expect(ReferenceMath.maxAbsDifference(y, exact) < Float(k) * (1.0 / 127 / 2) + 1e-3)
     }
