@@ -8,7 +8,10 @@ typedef void (*widen_fn)(int, const uint32_t *, long, int, const float *, long, 
     void ck_##isa##_skinny_f32(const float *, long, long, const uint32_t *, int, const float *, long, long, float *, long); \
     void ck_##isa##_skinny_bf16(const float *, long, long, const uint32_t *, int, const float *, long, long, float *, long); \
     void ck_##isa##_skinny_int8(const float *, long, long, const uint32_t *, int, const float *, long, long, float *, long); \
-    void ck_##isa##_widen_rows(int, const uint32_t *, long, int, const float *, long, long, float *);
+    void ck_##isa##_widen_rows(int, const uint32_t *, long, int, const float *, long, long, float *); \
+    void ck_##isa##_quantize_rows_u8(const float *, long, long, int, int, uint8_t *, float *, int32_t *); \
+    void ck_##isa##_dequantize_s32(const int32_t *, long, long, long, const float *, const int32_t *, const int32_t *, \
+                                   const float *, float *, long);
 DECLARE(baseline)
 #if defined(__x86_64__)
 DECLARE(avx2)
@@ -42,4 +45,25 @@ void ck_skinny_product(ck_isa isa, ck_layout layout, const float *x, long m, lon
 void ck_widen_rows(ck_isa isa, ck_layout layout, const uint32_t *w, long k, int paneled,
                    const float *row_scale, long row_start, long row_end, float *out) {
     widen_table[isa](layout, w, k, paneled, row_scale, row_start, row_end, out);
+}
+
+typedef void (*quantize_fn)(const float *, long, long, int, int, uint8_t *, float *, int32_t *);
+typedef void (*dequantize_fn)(const int32_t *, long, long, long, const float *, const int32_t *, const int32_t *,
+                              const float *, float *, long);
+#if defined(__x86_64__)
+static const quantize_fn quantize_table[3] = {ck_baseline_quantize_rows_u8, ck_avx2_quantize_rows_u8, ck_avx512_quantize_rows_u8};
+static const dequantize_fn dequantize_table[3] = {ck_baseline_dequantize_s32, ck_avx2_dequantize_s32, ck_avx512_dequantize_s32};
+#else
+static const quantize_fn quantize_table[3] = {ck_baseline_quantize_rows_u8, ck_baseline_quantize_rows_u8, ck_baseline_quantize_rows_u8};
+static const dequantize_fn dequantize_table[3] = {ck_baseline_dequantize_s32, ck_baseline_dequantize_s32, ck_baseline_dequantize_s32};
+#endif
+
+void ck_quantize_rows_u8(ck_isa isa, const float *x, long m, long k, int bits, int permute32, uint8_t *q, float *scale,
+                         int32_t *zero) {
+    quantize_table[isa](x, m, k, bits, permute32, q, scale, zero);
+}
+
+void ck_dequantize_s32(ck_isa isa, const int32_t *c, long m, long n, long ldc, const float *a_scale, const int32_t *a_zero,
+                       const int32_t *w_sum, const float *w_scale, float *y, long ldy) {
+    dequantize_table[isa](c, m, n, ldc, a_scale, a_zero, w_sum, w_scale, y, ldy);
 }

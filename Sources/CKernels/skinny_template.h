@@ -172,3 +172,48 @@ void CK_FN(widen_rows)(int layout, const uint32_t *w, long k, int paneled, const
         }
     }
 }
+
+/// Activation rows to u8 for the int8 prefill (contract in CKernels.h), per ISA so the
+/// rounding and the range scan vectorise.
+void CK_FN(quantize_rows_u8)(const float *x, long m, long k, int bits, int permute32, uint8_t *q, float *scale,
+                             int32_t *zero) {
+    const float qmax = (float)((1 << bits) - 1);
+    for (long r = 0; r < m; r++) {
+        const float *xr = x + r * k;
+        uint8_t *qr = q + r * k;
+        // The range always holds 0, so zero padding and ReLU zeros quantise exactly.
+        vf lov = {0}, hiv = {0};
+        long c = 0;
+        for (; c + CK_VW <= k; c += CK_VW) {
+            vf v = load_f(xr + c);
+            lov = __builtin_elementwise_min(lov, v);
+            hiv = __builtin_elementwise_max(hiv, v);
+        }
+        float lo = 0, hi = 0;
+        for (int i = 0; i < CK_VW; i++) { lo = lo < lov[i] ? lo : lov[i]; hi = hi > hiv[i] ? hi : hiv[i]; }
+        for (; c < k; c++) { lo = lo < xr[c] ? lo : xr[c]; hi = hi > xr[c] ? hi : xr[c]; }
+        float s = (hi - lo) / qmax;
+        if (!(s > 0)) s = 1;
+        const float inv = 1 / s;
+        const float z = __builtin_rintf(-lo * inv);
+        for (c = 0; c < k; c++) {
+            float v = __builtin_rintf(xr[c] * inv) + z;
+            v = v < 0 ? 0 : v > qmax ? qmax : v;
+            qr[permute32 ? int8_position(c) : c] = (uint8_t)(int32_t)v;
+        }
+        scale[r] = s;
+        zero[r] = (int32_t)z;
+    }
+}
+
+/// The s32 sums back to F32 (contract in CKernels.h).
+void CK_FN(dequantize_s32)(const int32_t *c, long m, long n, long ldc, const float *a_scale, const int32_t *a_zero,
+                           const int32_t *w_sum, const float *w_scale, float *y, long ldy) {
+    for (long i = 0; i < m; i++) {
+        const float sa = a_scale[i];
+        const int32_t z = a_zero[i];
+        const int32_t *ci = c + i * ldc;
+        float *yi = y + i * ldy;
+        for (long j = 0; j < n; j++) yi[j] = sa * w_scale[j] * (float)(ci[j] - z * w_sum[j]);
+    }
+}

@@ -15,3 +15,15 @@ public enum OneDNN {
         }
     }
 }
+
+extension OneDNN {
+    /// c (m, n) = a (m, k, u8) · b (n, k, s8)^T in s32, split over the workers by rows of b
+    /// as the int8 prefill does it (for benchmarks: the bare GEMM without quantisation).
+    public static func gemmU8S8S32(m: Int, n: Int, k: Int, a: UnsafePointer<UInt8>, b: UnsafePointer<Int8>,
+                                   c: UnsafeMutablePointer<Int32>) {
+        WorkerPool.parallelFor(n, grain: 16, minimumPerWorker: 64) { range in
+            let status = ck_dnnl_gemm_u8s8s32(m, range.count, k, a, k, b + range.lowerBound * k, k, c + range.lowerBound, n)
+            precondition(status == 0, "oneDNN u8s8s32 GEMM failed with status \(status)")
+        }
+    }
+}

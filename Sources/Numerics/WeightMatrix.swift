@@ -183,7 +183,16 @@ public final class WeightMatrix: @unchecked Sendable {
         var q = [UInt8](repeating: 0, count: m * k)          // (m, k)
         var aScale = [Float](repeating: 0, count: m), aZero = [Int32](repeating: 0, count: m)
         var acc = [Int32](repeating: 0, count: m * n)        // (m, n)
-        ck_quantize_rows_u8(x, m, k, Int32(bits), 1, &q, &aScale, &aZero)
+        q.withUnsafeMutableBufferPointer { qp in
+            aScale.withUnsafeMutableBufferPointer { sp in
+                aZero.withUnsafeMutableBufferPointer { zp in
+                    WorkerPool.parallelFor(m, grain: 1, minimumPerWorker: 8) { rr in
+                        ck_quantize_rows_u8(KernelISA.selected.c, x + rr.lowerBound * k, rr.count, k, Int32(bits), 1, qp.baseAddress! + rr.lowerBound * k,
+                                            sp.baseAddress! + rr.lowerBound, zp.baseAddress! + rr.lowerBound)
+                    }
+                }
+            }
+        }
         q.withUnsafeBufferPointer { qp in
             acc.withUnsafeMutableBufferPointer { cp in
                 words.withUnsafeBytes { wb in
@@ -202,15 +211,25 @@ public final class WeightMatrix: @unchecked Sendable {
                 }
             }
         }
-        ck_dequantize_s32(acc, m, n, n, aScale, aZero, rowSums, scales, y, n)
+        acc.withUnsafeBufferPointer { cp in
+            aScale.withUnsafeBufferPointer { sp in
+                aZero.withUnsafeBufferPointer { zp in
+                    WorkerPool.parallelFor(m, grain: 1, minimumPerWorker: 8) { rr in
+                        ck_dequantize_s32(KernelISA.selected.c, cp.baseAddress! + rr.lowerBound * n, rr.count, n, n, sp.baseAddress! + rr.lowerBound,
+                                          zp.baseAddress! + rr.lowerBound, rowSums, scales, y + rr.lowerBound * n, n)
+                    }
+                }
+            }
+        }
     }
 
     /// x (m, k) as unsigned `bits`-bit values with a per-row scale and zero point, columns in
     /// logical order: x[r, c] ~= scale[r] * (q[r, c] - zero[r]).
-    public static func quantizeActivations(_ x: [Float], m: Int, k: Int, bits: Int) -> (q: [UInt8], scale: [Float], zero: [Int32]) {
+    public static func quantizeActivations(_ x: [Float], m: Int, k: Int, bits: Int,
+                                           isa: KernelISA? = nil) -> (q: [UInt8], scale: [Float], zero: [Int32]) {
         precondition(x.count == m * k && (bits == 7 || bits == 8))
         var q = [UInt8](repeating: 0, count: m * k), scale = [Float](repeating: 0, count: m), zero = [Int32](repeating: 0, count: m)
-        ck_quantize_rows_u8(x, m, k, Int32(bits), 0, &q, &scale, &zero)
+        ck_quantize_rows_u8((isa ?? .selected).c, x, m, k, Int32(bits), 0, &q, &scale, &zero)
         return (q, scale, zero)
     }
 

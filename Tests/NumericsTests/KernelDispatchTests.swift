@@ -105,13 +105,20 @@ import Testing
         }
     }
 
-    @Test func sevenBitActivationsStayBelow128() {
-        let x = ReferenceMath.random(4 * 64, seed: 200, scale: 5)
-        let (q, s, z) = WeightMatrix.quantizeActivations(x, m: 4, k: 64, bits: 7)
-        #expect(q.max()! == 127)
-        #expect(q.min()! == 0)
-        for r in 0..<4 {
-            for c in 0..<64 { #expect(abs(s[r] * Float(Int32(q[r * 64 + c]) - z[r]) - x[r * 64 + c]) <= s[r] / 2 * 1.0001) }
+    /// Each variant's quantisation: codes within [0, 2^bits - 1] using the whole range, every
+    /// value back within half a step, and the same bytes as the baseline variant.
+    @Test("activation quantisation is within half a step, the same in every variant", arguments: KernelISA.supported)
+    func activationQuantisation(_ isa: KernelISA) {
+        let x = ReferenceMath.random(4 * 72, seed: 200, scale: 5).map { $0 > 0 ? $0 * 3 : $0 }
+        for bits in [7, 8] {
+            let (q, s, z) = WeightMatrix.quantizeActivations(x, m: 4, k: 72, bits: bits, isa: isa)
+            #expect(Int(q.max()!) == (1 << bits) - 1)
+            #expect(q.min()! == 0)
+            for r in 0..<4 {
+                for c in 0..<72 { #expect(abs(s[r] * Float(Int32(q[r * 72 + c]) - z[r]) - x[r * 72 + c]) <= s[r] / 2 * 1.0001) }
+            }
+            let base = WeightMatrix.quantizeActivations(x, m: 4, k: 72, bits: bits, isa: .baseline)
+            #expect(base.q == q && base.scale == s && base.zero == z)
         }
     }
 

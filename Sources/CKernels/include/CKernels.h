@@ -56,8 +56,9 @@ void ck_widen_rows(ck_isa isa, ck_layout layout, const uint32_t *w, long k, int 
 /// would saturate 16-bit sums without VNNI) with a per-row scale and zero point:
 /// x ~= scale[r] * (q - zero[r]). With permute32, the columns of each 32-wide block are written
 /// in the INT8 layout's byte order (q[32b + 4t + s] holds column 32b + 8s + t), so the product
-/// with the stored weight bytes is the product with the logical weights. q is (m, k).
-void ck_quantize_rows_u8(const float *x, long m, long k, int bits, int permute32,
+/// with the stored weight bytes is the product with the logical weights. q is (m, k). Every
+/// variant gives the same bytes.
+void ck_quantize_rows_u8(ck_isa isa, const float *x, long m, long k, int bits, int permute32,
                          uint8_t *q, float *scale, int32_t *zero);
 
 /// c (m, n) = a (m, k, u8) . b (n, k, s8)^T, exact in s32: the plain reference.
@@ -65,7 +66,7 @@ void ck_gemm_u8s8s32_reference(long m, long n, long k, const uint8_t *a, long ld
                                const int8_t *b, long ldb, int32_t *c, long ldc);
 
 /// y[r, j] = a_scale[r] * w_scale[j] * (c[r, j] - a_zero[r] * w_sum[j]) for j < n.
-void ck_dequantize_s32(const int32_t *c, long m, long n, long ldc, const float *a_scale,
+void ck_dequantize_s32(ck_isa isa, const int32_t *c, long m, long n, long ldc, const float *a_scale,
                        const int32_t *a_zero, const int32_t *w_sum, const float *w_scale,
                        float *y, long ldy);
 
