@@ -2,7 +2,7 @@
 # Installs the Debian packages AdapterServe builds against (OpenBLAS, oneDNN, libmicrohttpd, zlib, OpenSSL,
 # pkg-config, curl for the HTTP tests). Idempotent: does nothing when they are present.
 set -euo pipefail
-packages=(libopenblas-dev libdnnl-dev libmicrohttpd-dev zlib1g-dev libssl-dev pkg-config curl)
+packages=(libopenblas-dev libdnnl-dev binutils libmicrohttpd-dev zlib1g-dev libssl-dev pkg-config curl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
