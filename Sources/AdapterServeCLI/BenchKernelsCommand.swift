@@ -13,8 +13,11 @@ struct BenchKernelsCommand: ParsableCommand {
     @Option(help: "Comma-separated activation row counts for the decode-step products.") var rows = "1,2,4,8,16"
     @Option(help: "Comma-separated activation row counts for the prefill products.") var prefillRows = "256"
     @Option(help: "Seconds per group of interleaved measurements.") var seconds = 1.0
+    @Flag(help: "Only check the int8 prefill product against its plain reference under the selected variant (ADAPTER_SERVE_ISA), and show what 8-bit activations would do there; exits non-zero on a mismatch.")
+    var verify = false
 
     func run() throws {
+        if verify { return try Self.verifyInt8() }
         print(MachineProfile.measure().report)
         let shapes = [(name: "wi 2048x768", n: 2048, k: 768), (name: "wo 768x2048", n: 768, k: 2048),
                       (name: "q 768x768", n: 768, k: 768), (name: "lm_head 32128x768", n: 32128, k: 768)]
@@ -69,6 +72,32 @@ struct BenchKernelsCommand: ParsableCommand {
                 }
             }
         }
+    }
+
+    /// oneDNN's exact s32 sums against the plain loop on prefill shapes, with the activation
+    /// bits the selected variant uses and, for contrast, with 8 bits (which saturate in oneDNN's
+    /// non-VNNI kernels).
+    static func verifyInt8() throws {
+        print(CPUFeatures.summary)
+        let bits = KernelISA.selected.activationBits
+        var failed = false
+        for (m, n, k) in [(64, 256, 768), (40, 192, 2048)] {
+            // Activations near the top of their range and positive weights near their row
+            // maximum: adjacent u8 x s8 pairs sum past 32767, where 16-bit sums saturate.
+            let x = (0..<(m * k)).map { 3.5 + Float(sin(Double($0) * 0.731)) * 0.5 }
+            let w = (0..<(n * k)).map { 0.7 + Float(abs(cos(Double($0) * 0.377))) * 0.3 }
+            let matrix = WeightMatrix(values: w, rows: n, columns: k, format: .int8)
+            for b in Set([bits, 8]).sorted() {
+                var fast = [Float](repeating: 0, count: m * n), slow = fast
+                fast.withUnsafeMutableBufferPointer { matrix.multiplyQuantized(x, m: m, into: $0.baseAddress!, path: .oneDNN, bits: b) }
+                slow.withUnsafeMutableBufferPointer { matrix.multiplyQuantized(x, m: m, into: $0.baseAddress!, path: .reference, bits: b) }
+                let mismatches = zip(fast, slow).filter { $0 != $1 }.count
+                print("\(m)x\(n)x\(k), \(b)-bit activations: \(mismatches) of \(m * n) outputs differ from the reference"
+                      + (b == bits ? " (the bits this variant uses)" : " (not used here)"))
+                if b == bits && mismatches > 0 { failed = true }
+            }
+        }
+        if failed { throw CLIError(description: "oneDNN's int8 product differs from the reference") }
     }
 
     static func values(_ count: Int) -> [Float] { (0..<count).map { Float(sin(Double($0) * 0.37)) * 0.05 } }
