@@ -34,8 +34,6 @@ public protocol PackedLayout {
     /// Weights per block; rows are a whole number of blocks.
     static var block: Int { get }
     static var wordsPerBlock: Int { get }
-    /// Vectors of 8 per block (block / 8).
-    static var parts: Int { get }
     /// The same layout as CKernels names it.
     static var ckLayout: ck_layout { get }
     /// Packs one row of `k` weights (k a multiple of `block`).
@@ -51,7 +49,7 @@ extension PackedLayout {
 
 /// F32 bits, 8 per block.
 public enum F32Layout: PackedLayout {
-    public static let block = 8, wordsPerBlock = 8, parts = 1
+    public static let block = 8, wordsPerBlock = 8
     public static var ckLayout: ck_layout { CK_LAYOUT_F32 }
     public static func pack(_ row: UnsafePointer<Float>, _ k: Int, scale: Float, into words: UnsafeMutablePointer<UInt32>) {
         for i in 0..<k { words[i] = row[i].bitPattern }
@@ -64,7 +62,7 @@ public enum F32Layout: PackedLayout {
 /// BF16, 16 per block: word t holds weight t in its low half and weight 8+t in its high half,
 /// so `word << 16` and `word & 0xFFFF0000` are the two F32 vectors of the block.
 public enum BF16Layout: PackedLayout {
-    public static let block = 16, wordsPerBlock = 8, parts = 2
+    public static let block = 16, wordsPerBlock = 8
     public static var ckLayout: ck_layout { CK_LAYOUT_BF16 }
     public static func pack(_ row: UnsafePointer<Float>, _ k: Int, scale: Float, into words: UnsafeMutablePointer<UInt32>) {
         for b in 0..<(k / 16) {
@@ -90,7 +88,7 @@ public enum BF16Layout: PackedLayout {
 /// kernels widen the bytes in stored order and permute the activations to match; oneDNN's
 /// int8 GEMM reads the same bytes, with activations quantised in that order.
 public enum Int8Layout: PackedLayout {
-    public static let block = 32, wordsPerBlock = 8, parts = 4
+    public static let block = 32, wordsPerBlock = 8
     public static var ckLayout: ck_layout { CK_LAYOUT_INT8 }
     public static func pack(_ row: UnsafePointer<Float>, _ k: Int, scale: Float, into words: UnsafeMutablePointer<UInt32>) {
         for b in 0..<(k / 32) {
