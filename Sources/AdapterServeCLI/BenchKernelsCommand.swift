@@ -60,7 +60,7 @@ struct BenchKernelsCommand: ParsableCommand {
                 let paths: [(String, () -> Void)] = [
                     ("fp32 OpenBLAS sgemm", { y.withUnsafeMutableBufferPointer { f32.multiply(x, m: m, into: $0.baseAddress!, sgemm: .openBLAS) } }),
                     ("fp32 oneDNN sgemm", { y.withUnsafeMutableBufferPointer { f32.multiply(x, m: m, into: $0.baseAddress!, sgemm: .oneDNN) } }),
-                    ("int8 widened + OpenBLAS sgemm", { y.withUnsafeMutableBufferPointer { i8.multiply(x, m: m, into: $0.baseAddress!, int8: .dequantized) } }),
+                    ("int8 widened + OpenBLAS sgemm", { y.withUnsafeMutableBufferPointer { i8.multiply(x, m: m, into: $0.baseAddress!, int8: .dequantized, sgemm: .openBLAS) } }),
                     ("int8 quantise + oneDNN u8s8s32 + rescale", { y.withUnsafeMutableBufferPointer { i8.multiply(x, m: m, into: $0.baseAddress!, int8: .oneDNN) } }),
                     ("oneDNN u8s8s32 GEMM alone", { OneDNN.gemmU8S8S32(m: m, n: shape.n, k: shape.k, a: a, b: b, c: &c) }),
                 ]

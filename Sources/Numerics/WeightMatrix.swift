@@ -103,7 +103,8 @@ public final class WeightMatrix: @unchecked Sendable {
         case oneDNN
         /// The same quantised product by the plain C loop: the reference oneDNN is tested against.
         case reference
-        /// Weights widened to F32 and OpenBLAS sgemm on unquantised activations (the former path).
+        /// Weights widened to F32 and an sgemm (`SGEMMBackend`) on unquantised activations (the
+        /// former path, and bf16's).
         case dequantized
     }
 
@@ -156,7 +157,8 @@ public final class WeightMatrix: @unchecked Sendable {
             return
         }
         // Wide products (prefill): each worker widens blocks of its own weight rows to F32 and
-        // runs single-threaded OpenBLAS on them, so the widening is split over the cores too.
+        // runs a single-threaded sgemm on them, so the widening is split over the cores too.
+        let backend = sgemm ?? Self.fp32Prefill
         let block = max(4, min(rows, (1 << 19) / max(columns, 1)) / 4 * 4)
         WorkerPool.parallelFor(rows, grain: 4, minimumPerWorker: 64) { range in
             var scratch = [Float](repeating: 0, count: min(block, range.count) * columns)   // (block, columns)
@@ -165,8 +167,14 @@ public final class WeightMatrix: @unchecked Sendable {
                 while r0 < range.upperBound {
                     let nb = min(block, range.upperBound - r0)
                     dequantize(rows: r0..<(r0 + nb), into: sp.baseAddress!, isa: isa)
-                    BLAS.gemm(m: m, n: nb, k: columns, a: x, lda: columns, b: sp.baseAddress!, ldb: columns,
-                              transposeB: true, c: y + r0, ldc: rows, split: false)
+                    switch backend {
+                    case .openBLAS:
+                        BLAS.gemm(m: m, n: nb, k: columns, a: x, lda: columns, b: sp.baseAddress!, ldb: columns,
+                                  transposeB: true, c: y + r0, ldc: rows, split: false)
+                    case .oneDNN:
+                        let status = ck_dnnl_sgemm_nt(m, nb, columns, x, columns, sp.baseAddress!, columns, y + r0, rows)
+                        precondition(status == 0, "oneDNN sgemm failed with status \(status)")
+                    }
                     r0 += nb
                 }
             }

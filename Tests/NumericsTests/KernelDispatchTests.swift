@@ -122,16 +122,24 @@ import Testing
         }
     }
 
-    @Test("fp32 prefill through oneDNN and OpenBLAS equals the reference", arguments: WeightMatrix.SGEMMBackend.allCases)
-    func fp32PrefillBackends(_ backend: WeightMatrix.SGEMMBackend) {
+    /// fp32 weights, and bf16/int8 weights widened to F32 (unquantised activations), through
+    /// either sgemm: the reference product of the stored weights.
+    @Test("prefill sgemm through oneDNN and OpenBLAS equals the reference", arguments: WeightMatrix.SGEMMBackend.allCases)
+    func sgemmPrefillBackends(_ backend: WeightMatrix.SGEMMBackend) {
         for (i, (m, n, k)) in Self.shapes.enumerated() {
             let x = ReferenceMath.random(m * k, seed: UInt64(210 + i)), w = ReferenceMath.random(n * k, seed: UInt64(240 + i))
-            let matrix = WeightMatrix(values: w, rows: n, columns: k)
-            var y = [Float](repeating: .nan, count: m * n)
-            x.withUnsafeBufferPointer { xp in
-                y.withUnsafeMutableBufferPointer { matrix.multiply(xp.baseAddress!, m: m, into: $0.baseAddress!, sgemm: backend) }
+            for format in WeightFormat.allCases {
+                let matrix = WeightMatrix(values: w, rows: n, columns: k, format: format)
+                let stored = (0..<n).flatMap { matrix.referenceRow($0) }
+                var y = [Float](repeating: .nan, count: m * n)
+                x.withUnsafeBufferPointer { xp in
+                    y.withUnsafeMutableBufferPointer {
+                        matrix.multiply(xp.baseAddress!, m: m, into: $0.baseAddress!, int8: .dequantized, sgemm: backend)
+                    }
+                }
+                #expect(ReferenceMath.maxAbsDifference(y, ReferenceMath.matmulTransposed(x, m: m, k: k, stored, n: n)) < 1e-4,
+                        "\(backend) \(matrix.format) \(m)x\(n)x\(k)")
             }
-            #expect(ReferenceMath.maxAbsDifference(y, ReferenceMath.matmulTransposed(x, m: m, k: k, w, n: n)) < 1e-4)
         }
     }
 }
