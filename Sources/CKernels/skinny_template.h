@@ -47,6 +47,18 @@ CK_INLINE vf load_w(const int layout, const uint32_t *base, long block_stride, l
     return __builtin_convertvector(__builtin_convertvector(bytes, vi), vf);
 }
 
+/// Bytes of a row already in flight ahead of the kernel. Unpaneled rows are 4 separate streams
+/// per worker, which the hardware prefetcher follows less well than one: int8 decode (8 tokens
+/// in, 64 out, full-size model) took 1.64-2.12 s without this and 1.20-1.33 s with it.
+#define CK_PREFETCH_BYTES 1024
+
+/// Asks for the line CK_PREFETCH_BYTES ahead of weight c of an unpaneled row, once per 64 bytes.
+CK_INLINE void prefetch_ahead(const int layout, const uint32_t *base, long c) {
+    const long bytes = layout == CK_LAYOUT_F32 ? 4 * c : layout == CK_LAYOUT_BF16 ? 2 * c : c;
+    if (bytes % 64 < (layout == CK_LAYOUT_F32 ? 4 : layout == CK_LAYOUT_BF16 ? 2 : 1) * CK_VW)
+        __builtin_prefetch((const char *)base + bytes + CK_PREFETCH_BYTES, 0, 0);
+}
+
 CK_INLINE long words_per_row(const int layout, long k) {
     return layout == CK_LAYOUT_F32 ? k : layout == CK_LAYOUT_BF16 ? k / 2 : k / 4;
 }
@@ -80,6 +92,10 @@ CK_INLINE void skinny(const int layout, const float *x, long m, long k, const ui
             const float *u = xs + r * k, *v = u + k;
             vf a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0};
             for (long c = 0; c < kv; c += CK_VW) {
+                if (!paneled) {
+                    prefetch_ahead(layout, b0, c); prefetch_ahead(layout, b1, c);
+                    prefetch_ahead(layout, b2, c); prefetch_ahead(layout, b3, c);
+                }
                 vf w0 = load_w(layout, b0, block_stride, c), w1 = load_w(layout, b1, block_stride, c);
                 vf w2 = load_w(layout, b2, block_stride, c), w3 = load_w(layout, b3, block_stride, c);
                 vf xu = load_f(u + c), xv = load_f(v + c);
@@ -100,6 +116,10 @@ CK_INLINE void skinny(const int layout, const float *x, long m, long k, const ui
             const float *u = xs + r * k;
             vf a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
             for (long c = 0; c < kv; c += CK_VW) {
+                if (!paneled) {
+                    prefetch_ahead(layout, b0, c); prefetch_ahead(layout, b1, c);
+                    prefetch_ahead(layout, b2, c); prefetch_ahead(layout, b3, c);
+                }
                 vf xu = load_f(u + c);
                 a0 += load_w(layout, b0, block_stride, c) * xu;
                 a1 += load_w(layout, b1, block_stride, c) * xu;
