@@ -113,6 +113,12 @@ public final class WeightMatrix: @unchecked Sendable {
         case openBLAS, oneDNN
     }
 
+    /// Whether this CPU runs the VNNI int8 decode kernel (AVX-512 VNNI).
+    public static let vnniAvailable = ck_vnni_supported() != 0
+    /// Few-row int8 products (decode) quantise the activations too and run on VNNI where the
+    /// selected variant is avx512 and the CPU has it; false keeps the widening kernel.
+    nonisolated(unsafe) public static var int8DecodeOnVNNI = true
+
     /// The prefill choices, measured with `bench-kernels` (README, speed): oneDNN for both.
     nonisolated(unsafe) public static var int8Prefill = Int8Product.oneDNN
     nonisolated(unsafe) public static var fp32Prefill = SGEMMBackend.oneDNN
@@ -122,6 +128,11 @@ public final class WeightMatrix: @unchecked Sendable {
     public func multiply(_ x: UnsafePointer<Float>, m: Int, into y: UnsafeMutablePointer<Float>, isa: KernelISA? = nil,
                          int8: Int8Product? = nil, sgemm: SGEMMBackend? = nil) {
         guard m > 0 else { return }
+        if m <= Self.skinnyRowLimit && format == .int8 && (int8 ?? Self.int8Prefill) != .dequantized
+            && Self.int8DecodeOnVNNI && (isa ?? .selected) == .avx512 && Self.vnniAvailable {
+            multiplyVNNI(x, m: m, into: y)
+            return
+        }
         if m <= Self.skinnyRowLimit && (format != .fp32 || F32Layout.fits(columns)) {
             words.withUnsafeBufferPointer { w in
                 let wp = w.baseAddress!
@@ -239,6 +250,25 @@ public final class WeightMatrix: @unchecked Sendable {
         var q = [UInt8](repeating: 0, count: m * k), scale = [Float](repeating: 0, count: m), zero = [Int32](repeating: 0, count: m)
         ck_quantize_rows_u8((isa ?? .selected).c, x, m, k, Int32(bits), 0, &q, &scale, &zero)
         return (q, scale, zero)
+    }
+
+    /// The few-row int8 product on VNNI: x's rows to 8-bit u8 in the stored byte order (on the
+    /// calling thread: m * k values), then each worker's slice of weight rows in s32 and back.
+    /// Bit-identical to `multiplyQuantized(path: .reference, bits: 8)`.
+    func multiplyVNNI(_ x: UnsafePointer<Float>, m: Int, into y: UnsafeMutablePointer<Float>) {
+        let k = columns
+        var q = [UInt8](repeating: 0, count: m * k)   // (m, k)
+        var aScale = [Float](repeating: 0, count: m), aZero = [Int32](repeating: 0, count: m)
+        ck_quantize_rows_u8(CK_ISA_AVX512, x, m, k, 8, 1, &q, &aScale, &aZero)
+        q.withUnsafeBufferPointer { qp in
+            words.withUnsafeBytes { wb in
+                let w = wb.baseAddress!.assumingMemoryBound(to: Int8.self)
+                WorkerPool.parallelFor(rows, grain: 4, minimumPerWorker: max(32, (1 << 16) / max(1, m * k))) { range in
+                    ck_avx512_vnni_int8_product(qp.baseAddress!, aScale, aZero, m, k, w, rowSums, scales,
+                                                range.lowerBound, range.upperBound, y, rows)
+                }
+            }
+        }
     }
 
     /// Rows of W as F32 (scales applied) into `out` ((range.count, columns)).

@@ -31,7 +31,9 @@ import Testing
                 let expected = ReferenceMath.matmulTransposed(x, m: m, k: k, stored, n: n)
                 var y = [Float](repeating: .nan, count: m * n)
                 x.withUnsafeBufferPointer { xp in
-                    y.withUnsafeMutableBufferPointer { matrix.multiply(xp.baseAddress!, m: m, into: $0.baseAddress!, isa: isa) }
+                    y.withUnsafeMutableBufferPointer {
+                        matrix.multiply(xp.baseAddress!, m: m, into: $0.baseAddress!, isa: isa, int8: .dequantized)
+                    }
                 }
                 #expect(ReferenceMath.maxAbsDifference(y, expected) < 1e-4, "\(isa) \(matrix.format) \(m)x\(n)x\(k)")
             }
@@ -53,6 +55,35 @@ import Testing
 
 /// The int8 prefill product: activations quantised per row, an s32 product, a rescale.
 @Suite struct QuantisedProductTests {
+    /// Decode rows on VNNI: the same quantisation and s32 sums as the plain reference, so the
+    /// same bits, for every row count up to the streaming limit and for row counts that leave
+    /// a partial group of 4 weight rows or a 32-byte tail. Where the CPU lacks VNNI, the default
+    /// int8 decode must be the widening kernel instead.
+    @Test func vnniDecodeMatchesReference() {
+        for (i, (n, k)) in [(37, 96), (64, 768), (9, 2048), (128, 32)].enumerated() {
+            let matrix = WeightMatrix(values: ReferenceMath.random(n * k, seed: UInt64(300 + i)), rows: n, columns: k, format: .int8)
+            for m in [1, 2, 3, 8, 16] {
+                let x = ReferenceMath.random(m * k, seed: UInt64(330 + m), scale: 2)
+                var y = [Float](repeating: .nan, count: m * n), expected = y
+                x.withUnsafeBufferPointer { xp in
+                    y.withUnsafeMutableBufferPointer { matrix.multiply(xp.baseAddress!, m: m, into: $0.baseAddress!, isa: .avx512) }
+                    expected.withUnsafeMutableBufferPointer {
+                        if WeightMatrix.vnniAvailable {
+                            matrix.multiplyQuantized(xp.baseAddress!, m: m, into: $0.baseAddress!, path: .reference, bits: 8)
+                        } else {
+                            matrix.multiply(xp.baseAddress!, m: m, into: $0.baseAddress!, isa: .baseline, int8: .dequantized)
+                        }
+                    }
+                }
+                if WeightMatrix.vnniAvailable {
+                    #expect(y == expected, "\(m)x\(n)x\(k)")
+                } else {
+                    #expect(ReferenceMath.maxAbsDifference(y, expected) < 1e-4, "\(m)x\(n)x\(k)")
+                }
+            }
+        }
+    }
+
     static let shapes: [(m: Int, n: Int, k: Int)] = [(17, 40, 64), (33, 136, 96), (64, 50, 256), (20, 7, 32)]
 
     /// oneDNN's s32 sums are exact, so its result must equal the plain C loop's bit for bit,

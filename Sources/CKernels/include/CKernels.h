@@ -70,6 +70,18 @@ void ck_dequantize_s32(ck_isa isa, const int32_t *c, long m, long n, long ldc, c
                        const int32_t *a_zero, const int32_t *w_sum, const float *w_scale,
                        float *y, long ldy);
 
+/// Can this CPU run ck_avx512_vnni_int8_product (AVX-512 with VNNI)?
+int ck_vnni_supported(void);
+
+/// The int8 decode product on AVX-512 VNNI: y[r, j] = x_scale[r] * w_scale[j] *
+/// (qx[r] . w[j] - x_zero[r] * w_sum[j]) for weight rows j in [row_start, row_end). qx (m, k) is
+/// quantised by ck_quantize_rows_u8 with permute32 and 8 bits; w (n, k) holds the weights' stored
+/// bytes; k a multiple of 32. The same arithmetic as the reference GEMM plus ck_dequantize_s32,
+/// so the results are bit-identical. Only when ck_vnni_supported().
+void ck_avx512_vnni_int8_product(const uint8_t *qx, const float *x_scale, const int32_t *x_zero, long m, long k,
+                                 const int8_t *w, const int32_t *w_sum, const float *w_scale, long row_start,
+                                 long row_end, float *y, long ldy);
+
 /// oneDNN's u8s8s32 GEMM, same contract as the reference, on the calling thread only (its
 /// OpenMP team is set to 1 thread: our own workers split the product, so no OpenMP thread is
 /// left spinning on a core the decoder needs). Returns 0 on success, else oneDNN's status.
