@@ -38,8 +38,10 @@ struct BenchKernelsCommand: ParsableCommand {
                         y.withUnsafeMutableBufferPointer { matrix.multiply(x, m: m, into: $0.baseAddress!, isa: isa) }
                     } })
                     for (isa, t) in zip(isas, times) {
+                        // int8 on avx512 with VNNI quantises the activations (WeightMatrix.int8DecodeOnVNNI).
+                        let vnni = matrix.format == .int8 && isa == .avx512 && WeightMatrix.vnniAvailable && WeightMatrix.int8DecodeOnVNNI
                         print(Self.pad(shape.name, 20), String(format: "%5d  ", m), Self.pad(matrix.format.rawValue, 6),
-                              Self.pad(isa.description, 9), String(format: "%9.1f µs %11.1f %9.1f", t * 1e6,
+                              Self.pad(vnni ? "vnni" : isa.description, 9), String(format: "%9.1f µs %11.1f %9.1f", t * 1e6,
                                                                    Double(matrix.bytes) / t / 1e9, flops / t / 1e9))
                     }
                 }
