@@ -2,15 +2,14 @@
 // AdapterServe: one frozen FLAN-T5 on CPU serving many PEFT adapters over HTTP.
 //
 // Layers, dependencies pointing one way:
-//   C shims (CBLAS, CMicroHTTPD, CZlib, CCrypto) -> Numerics -> Tokenization, T5 -> Adapters -> Serving
-//   -> HTTPCore, Uploads, API -> adapter-serve (CLI). Rouge and Bleu stand alone (used by Serving and the CLI).
+//   C shims (CBLAS, CKernels, CMicroHTTPD, CZlib, CCrypto, CHub) -> Numerics -> Tokenization, T5 -> Adapters
+//   -> Serving -> HTTPCore, Uploads, API -> adapter-serve (CLI). Rouge and Bleu stand alone (used by Serving and the CLI).
 import PackageDescription
 
-/// Hot numeric code is built with the vector units of the machines we run on (AVX2 + FMA,
-/// measured on the 2-core AMD EPYC CI/dev machines); plain Swift float loops do not vectorise
-/// without them.
+/// Hot numeric code is built for the x86-64 baseline, so one binary runs on any x86-64 CPU: the
+/// kernels that need AVX2/AVX-512 live in CKernels, in per-ISA variants chosen at start.
 let hotCode: [SwiftSetting] = [
-    .unsafeFlags(["-Ounchecked", "-target-cpu", "haswell"]),
+    .unsafeFlags(["-Ounchecked"]),
 ]
 
 let package = Package(
@@ -37,7 +36,11 @@ let package = Package(
         // libcurl and OpenSSL digests for the Hugging Face Hub client (imported by Hub only).
         .target(name: "CHub", path: "Sources/CHub", linkerSettings: [.linkedLibrary("curl"), .linkedLibrary("crypto")]),
 
-        .target(name: "Numerics", dependencies: ["CBLAS"], swiftSettings: hotCode),
+        // Per-ISA kernels and the oneDNN shim, optimised in debug builds too (tests run them).
+        .target(name: "CKernels", path: "Sources/CKernels",
+                cSettings: [.unsafeFlags(["-O3"])],
+                linkerSettings: [.linkedLibrary("dnnl"), .linkedLibrary("gomp")]),
+        .target(name: "Numerics", dependencies: ["CBLAS", "CKernels"], swiftSettings: hotCode),
         // Parsers of untrusted bytes keep their bounds and overflow checks (no -Ounchecked):
         // the safetensors reader here, PEFT configs and adapters in Adapters, upload formats in Uploads.
         .target(name: "SafeTensors", dependencies: ["Numerics"]),

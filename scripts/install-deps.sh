@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Installs the Debian packages AdapterServe builds against (OpenBLAS, libmicrohttpd, zlib, OpenSSL,
-# pkg-config, curl for the HTTP tests, libcurl for `adapter-serve pull`, python3 for the fake Hub
-# the pull tests start). Idempotent: does nothing when they are present.
+# Installs the Debian packages AdapterServe builds against (OpenBLAS, oneDNN, libmicrohttpd, zlib,
+# OpenSSL, pkg-config, curl for the HTTP tests, libcurl for `adapter-serve pull`, python3 for the
+# fake Hub the pull tests start, binutils for the baseline-ISA check). Idempotent: does nothing
+# when they are present.
 set -euo pipefail
-packages=(libopenblas-dev libmicrohttpd-dev zlib1g-dev libssl-dev pkg-config curl libcurl4-openssl-dev python3)
+packages=(libopenblas-dev libdnnl-dev binutils libmicrohttpd-dev zlib1g-dev libssl-dev pkg-config curl libcurl4-openssl-dev python3)
 missing=()
 packages+=(haproxy)  # deploy/local-cluster.sh and scripts/checks/deploy.sh (load balancer on loopback)
 for p in "${packages[@]}"; do

@@ -23,6 +23,8 @@ struct BenchCommand: ParsableCommand {
             throw ValidationError("--weights must be fp32, bf16 or int8")
         }
         let ids = try input.ids()
+        // The machine first, so every number below is read against its limits.
+        if !json { print(MachineProfile.measure().report) }
         guard batch >= 1, newTokens >= 1, self.repeat >= 1 else { throw ValidationError("--batch, --new-tokens and --repeat must be >= 1") }
         let loadStart = Date()
         let local = try LocalEngine(model: model, needTokenizer: false, maxBatch: max(batch, 1), weights: format)
@@ -50,6 +52,7 @@ struct BenchCommand: ParsableCommand {
             "input_tokens": ids.count, "adapters": adapters.count, "weights": weights, "repeat": self.repeat,
             "weight_bytes": local.model.weightBytes, "min_latency_s": times.first!, "max_latency_s": times.last!, "load_s": loadSeconds, "rss_bytes": rss,
             "rss_after_load_bytes": rssAfterLoad, "activation_bytes": max(0, rss - rssAfterLoad),
+            "kernels": KernelISA.selected.description, "cpu_features": CPUFeatures.detected.description,
         ]
         if json { try printJSON(result) } else {
             print(String(format: "batch %d, %d input tokens, %d new tokens: median %.3f s per batch, %.2f summaries/s (RSS %.0f MB)",

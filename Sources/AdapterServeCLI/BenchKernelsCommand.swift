@@ -2,56 +2,161 @@ import ArgumentParser
 import Foundation
 import Numerics
 
-/// `bench-kernels`: the skinny products of a decoder step, timed alone, so kernel work can be
-/// measured against the machine's limits (memory bandwidth for few rows, FLOPS for many) and
-/// against OpenBLAS on the same shapes.
+/// `bench-kernels`: the weight products alone, so kernel work can be measured against the
+/// machine's limits (memory bandwidth for the few rows of a decoder step, FLOPS for the many
+/// rows of a prefill): every kernel variant this CPU runs, and each prefill backend, timed
+/// interleaved (round-robin) so a drift in the shared machine's speed hits all alike.
 struct BenchKernelsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench-kernels", abstract: "Time the weight-product kernels on FLAN-T5-base shapes.")
 
-    @Option(help: "Comma-separated activation row counts.") var rows = "1,2,4,8,16"
-    @Option(help: "Seconds per measurement.") var seconds = 0.5
+    @Option(help: "Comma-separated activation row counts for the decode-step products.") var rows = "1,2,4,8,16"
+    @Option(help: "Comma-separated activation row counts for the prefill products.") var prefillRows = "256"
+    @Option(help: "Seconds per group of interleaved measurements.") var seconds = 1.0
+    @Flag(help: "Only check the int8 prefill product against its plain reference under the selected variant (ADAPTER_SERVE_ISA), and show what 8-bit activations would do there; exits non-zero on a mismatch.")
+    var verify = false
 
     func run() throws {
+        if verify { return try Self.verifyInt8() }
+        print(MachineProfile.measure().report)
         let shapes = [(name: "wi 2048x768", n: 2048, k: 768), (name: "wo 768x2048", n: 768, k: 2048),
-                      (name: "lm_head 32128x768", n: 32128, k: 768)]
-        let ms = rows.split(separator: ",").compactMap { Int($0) }
-        let idle = Self.time(seconds) { WorkerPool.parallelFor(2, grain: 1, minimumPerWorker: 1) { _ in } }
+                      (name: "q 768x768", n: 768, k: 768), (name: "lm_head 32128x768", n: 32128, k: 768)]
+        let idle = Self.time(0.2) { WorkerPool.parallelFor(2, grain: 1, minimumPerWorker: 1) { _ in } }
         print(String(format: "WorkerPool.parallelFor round trip (%d workers): %.1f µs", WorkerPool.workers, idle * 1e6))
-        print("shape                 rows  format   time/call   weight GB/s   GFLOPS   (OpenBLAS fp32 GFLOPS)")
-        for shape in shapes {
-            let values = (0..<(shape.n * shape.k)).map { Float(sin(Double($0) * 0.37)) * 0.05 }
+        let isas = KernelISA.supported
+        print("\nDecode-step products (streaming kernels), medians of interleaved runs:")
+        print("shape                 rows  format  variant    time/call  weight GB/s   GFLOPS")
+        for shape in shapes where shape.n != 768 || shape.k != 768 {
+            let values = Self.values(shape.n * shape.k)
             let matrices = WeightFormat.allCases.map { WeightMatrix(values: values, rows: shape.n, columns: shape.k, format: $0) }
-            for m in ms {
-                let x = (0..<(m * shape.k)).map { Float(cos(Double($0) * 0.11)) }
+            for m in rows.split(separator: ",").compactMap({ Int($0) }) where m <= WeightMatrix.skinnyRowLimit {
+                let x = Self.activations(m * shape.k)
                 var y = [Float](repeating: 0, count: m * shape.n)
-                let blas = Self.time(seconds) {
-                    values.withUnsafeBufferPointer { w in
-                        BLAS.gemm(m: m, n: shape.n, k: shape.k, a: x, lda: shape.k, b: w.baseAddress!, ldb: shape.k,
-                                  transposeB: true, c: &y, ldc: shape.n)
-                    }
-                }
                 let flops = 2.0 * Double(m * shape.n * shape.k)
                 for matrix in matrices {
-                    let t = Self.time(seconds) { y.withUnsafeMutableBufferPointer { matrix.multiply(x, m: m, into: $0.baseAddress!) } }
-                    print(shape.name.padding(toLength: 20, withPad: " ", startingAt: 0), String(format: "%5d  ", m),
-                          matrix.format.rawValue.padding(toLength: 6, withPad: " ", startingAt: 0), String(format: "%9.1f µs %11.1f %9.1f   (%.1f)",
-                                 t * 1e6, Double(matrix.bytes) / t / 1e9, flops / t / 1e9, flops / blas / 1e9))
+                    let times = Self.interleaved(seconds, isas.map { isa in {
+                        y.withUnsafeMutableBufferPointer { matrix.multiply(x, m: m, into: $0.baseAddress!, isa: isa) }
+                    } })
+                    for (isa, t) in zip(isas, times) {
+                        // int8 on avx512 with VNNI quantises the activations (WeightMatrix.int8DecodeOnVNNI).
+                        let vnni = matrix.format == .int8 && isa == .avx512 && WeightMatrix.vnniAvailable && WeightMatrix.int8DecodeOnVNNI
+                        print(Self.pad(shape.name, 20), String(format: "%5d  ", m), Self.pad(matrix.format.rawValue, 6),
+                              Self.pad(vnni ? "vnni" : isa.description, 9), String(format: "%9.1f µs %11.1f %9.1f", t * 1e6,
+                                                                   Double(matrix.bytes) / t / 1e9, flops / t / 1e9))
+                    }
+                }
+            }
+        }
+        print("\nPrefill products (all workers), medians of interleaved runs:")
+        print("shape                 rows  path                                  time/call   GFLOPS or GOPS")
+        for shape in shapes where shape.n != 32128 {
+            let values = Self.values(shape.n * shape.k)
+            let f32 = WeightMatrix(values: values, rows: shape.n, columns: shape.k)
+            let i8 = WeightMatrix(values: values, rows: shape.n, columns: shape.k, format: .int8)
+            for m in prefillRows.split(separator: ",").compactMap({ Int($0) }) where m > WeightMatrix.skinnyRowLimit {
+                let x = Self.activations(m * shape.k)
+                var y = [Float](repeating: 0, count: m * shape.n)
+                let a = [UInt8]((0..<(m * shape.k)).map { UInt8(truncatingIfNeeded: $0 &* 7) })
+                let b = [Int8]((0..<(shape.n * shape.k)).map { Int8(truncatingIfNeeded: $0 &* 13) })
+                var c = [Int32](repeating: 0, count: m * shape.n)
+                let paths: [(String, () -> Void)] = [
+                    ("fp32 OpenBLAS sgemm", { y.withUnsafeMutableBufferPointer { f32.multiply(x, m: m, into: $0.baseAddress!, sgemm: .openBLAS) } }),
+                    ("fp32 oneDNN sgemm", { y.withUnsafeMutableBufferPointer { f32.multiply(x, m: m, into: $0.baseAddress!, sgemm: .oneDNN) } }),
+                    ("int8 widened + OpenBLAS sgemm", { y.withUnsafeMutableBufferPointer { i8.multiply(x, m: m, into: $0.baseAddress!, int8: .dequantized, sgemm: .openBLAS) } }),
+                    ("int8 quantise + oneDNN u8s8s32 + rescale", { y.withUnsafeMutableBufferPointer { i8.multiply(x, m: m, into: $0.baseAddress!, int8: .oneDNN) } }),
+                    ("oneDNN u8s8s32 GEMM alone", { OneDNN.gemmU8S8S32(m: m, n: shape.n, k: shape.k, a: a, b: b, c: &c) }),
+                ]
+                let times = Self.interleaved(seconds, paths.map(\.1))
+                let ops = 2.0 * Double(m * shape.n * shape.k)
+                for ((name, _), t) in zip(paths, times) {
+                    print(Self.pad(shape.name, 20), String(format: "%5d  ", m), Self.pad(name, 38),
+                          String(format: "%9.1f µs %9.1f", t * 1e6, ops / t / 1e9))
                 }
             }
         }
     }
 
+    /// oneDNN's exact s32 sums against the plain loop on prefill shapes, with the activation
+    /// bits the selected variant uses and, for contrast, with 8 bits (which saturate in oneDNN's
+    /// non-VNNI kernels).
+    static func verifyInt8() throws {
+        print(CPUFeatures.summary)
+        let bits = KernelISA.selected.activationBits
+        var failed = false
+        for (m, n, k) in [(64, 256, 768), (40, 192, 2048)] {
+            // Activations near the top of their range and positive weights near their row
+            // maximum: adjacent u8 x s8 pairs sum past 32767, where 16-bit sums saturate.
+            let x = (0..<(m * k)).map { 3.5 + Float(sin(Double($0) * 0.731)) * 0.5 }
+            let w = (0..<(n * k)).map { 0.7 + Float(abs(cos(Double($0) * 0.377))) * 0.3 }
+            let matrix = WeightMatrix(values: w, rows: n, columns: k, format: .int8)
+            for b in Set([bits, 8]).sorted() {
+                var fast = [Float](repeating: 0, count: m * n), slow = fast
+                fast.withUnsafeMutableBufferPointer { matrix.multiplyQuantized(x, m: m, into: $0.baseAddress!, path: .oneDNN, bits: b) }
+                slow.withUnsafeMutableBufferPointer { matrix.multiplyQuantized(x, m: m, into: $0.baseAddress!, path: .reference, bits: b) }
+                let mismatches = zip(fast, slow).filter { $0 != $1 }.count
+                print("\(m)x\(n)x\(k), \(b)-bit activations: \(mismatches) of \(m * n) outputs differ from the reference"
+                      + (b == bits ? " (the bits this variant uses)" : " (not used here)"))
+                if b == bits && mismatches > 0 { failed = true }
+            }
+        }
+        if failed { throw CLIError(description: "oneDNN's int8 product differs from the reference") }
+    }
+
+    static func values(_ count: Int) -> [Float] { (0..<count).map { Float(sin(Double($0) * 0.37)) * 0.05 } }
+    static func activations(_ count: Int) -> [Float] { (0..<count).map { Float(cos(Double($0) * 0.11)) } }
+    static func pad(_ s: String, _ n: Int) -> String { s.padding(toLength: n, withPad: " ", startingAt: 0) }
+
     /// Median seconds per call over about `budget` seconds.
     static func time(_ budget: Double, _ body: () -> Void) -> Double {
-        body()
-        var samples: [Double] = []
+        withoutActuallyEscaping(body) { interleaved(budget, [$0])[0] }
+    }
+
+    /// Median seconds per call of each body, called in turn (A, B, C, A, B, C, ...) for about
+    /// `budget` seconds after one warm-up call each.
+    static func interleaved(_ budget: Double, _ bodies: [() -> Void]) -> [Double] {
+        for body in bodies { body() }
+        var samples = [[Double]](repeating: [], count: bodies.count)
         let end = Date().addingTimeInterval(budget)
         repeat {
-            let start = DispatchTime.now().uptimeNanoseconds
-            body()
-            samples.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
-        } while Date() < end || samples.count < 3
-        return samples.sorted()[samples.count / 2]
+            for (i, body) in bodies.enumerated() {
+                let start = DispatchTime.now().uptimeNanoseconds
+                body()
+                samples[i].append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+            }
+        } while Date() < end || samples[0].count < 3
+        return samples.map { $0.sorted()[$0.count / 2] }
+    }
+}
+
+/// What a benchmark's numbers are read against: the CPU's vector features and the kernel
+/// variant in use, the read bandwidth a decode step can reach, and the GEMM peaks of prefill.
+struct MachineProfile {
+    let readGBps: Double
+    let sgemmGFLOPS: Double
+    let int8GOPS: Double
+
+    /// About a second: a 64 MiB fp32 matrix streamed by the selected kernel (one activation
+    /// row, all workers), and oneDNN's fp32 and u8s8s32 GEMMs on 256 x 2048 x 768.
+    static func measure() -> MachineProfile {
+        let n = 8192, k = 2048
+        let big = WeightMatrix(values: [Float](repeating: 0.5, count: n * k), rows: n, columns: k)
+        let x = [Float](repeating: 1, count: k)
+        var y = [Float](repeating: 0, count: n)
+        let stream = BenchKernelsCommand.time(0.3) { y.withUnsafeMutableBufferPointer { big.multiply(x, m: 1, into: $0.baseAddress!) } }
+        let m = 256, gn = 2048, gk = 768
+        let w = WeightMatrix(values: BenchKernelsCommand.values(gn * gk), rows: gn, columns: gk)
+        let xs = BenchKernelsCommand.activations(m * gk)
+        var out = [Float](repeating: 0, count: m * gn)
+        let sgemm = BenchKernelsCommand.time(0.3) { out.withUnsafeMutableBufferPointer { w.multiply(xs, m: m, into: $0.baseAddress!, sgemm: .oneDNN) } }
+        let a = [UInt8](repeating: 3, count: m * gk), b = [Int8](repeating: -2, count: gn * gk)
+        var c = [Int32](repeating: 0, count: m * gn)
+        let gemm = BenchKernelsCommand.time(0.3) { OneDNN.gemmU8S8S32(m: m, n: gn, k: gk, a: a, b: b, c: &c) }
+        let ops = 2.0 * Double(m * gn * gk)
+        return MachineProfile(readGBps: Double(big.bytes) / stream / 1e9, sgemmGFLOPS: ops / sgemm / 1e9, int8GOPS: ops / gemm / 1e9)
+    }
+
+    var report: String {
+        CPUFeatures.summary + "\n" + String(format: "Measured: read %.1f GB/s (fp32 streaming, %d workers); oneDNN sgemm %.0f GFLOPS, u8s8s32 %.0f GOPS (256x2048x768)",
+                                            readGBps, WorkerPool.workers, sgemmGFLOPS, int8GOPS)
     }
 }

@@ -37,10 +37,12 @@ public enum AttentionKernels {
         var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>()
         var i = 0
         while i + 16 <= n {
-            acc0.addProduct(UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Float>.self),
-                            UnsafeRawPointer(b + i).loadUnaligned(as: SIMD8<Float>.self))
-            acc1.addProduct(UnsafeRawPointer(a + i + 8).loadUnaligned(as: SIMD8<Float>.self),
-                            UnsafeRawPointer(b + i + 8).loadUnaligned(as: SIMD8<Float>.self))
+            // Multiply then add, not addProduct: the Swift modules build for baseline x86-64, where
+            // a fused multiply-add is a libm call per lane.
+            acc0 += UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Float>.self)
+                * UnsafeRawPointer(b + i).loadUnaligned(as: SIMD8<Float>.self)
+            acc1 += UnsafeRawPointer(a + i + 8).loadUnaligned(as: SIMD8<Float>.self)
+                * UnsafeRawPointer(b + i + 8).loadUnaligned(as: SIMD8<Float>.self)
             i += 16
         }
         var s = (acc0 + acc1).sum()
@@ -55,7 +57,7 @@ public enum AttentionKernels {
         var i = 0
         while i + 8 <= n {
             var yv = UnsafeRawPointer(y + i).loadUnaligned(as: SIMD8<Float>.self)
-            yv.addProduct(av, UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self))
+            yv += av * UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
             UnsafeMutableRawPointer(y + i).storeBytes(of: yv, as: SIMD8<Float>.self)
             i += 8
         }

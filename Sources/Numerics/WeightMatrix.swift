@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// How the frozen base's weights are held in memory. Computation is always F32; BF16 (FLAN-T5's
@@ -15,8 +16,11 @@ public final class WeightMatrix: @unchecked Sendable {
     public let format: WeightFormat
     private let words: [UInt32]   // (rows, wordsPerRow) in the format's PackedLayout
     private let scales: [Float]   // (rows) for int8
-    /// bf16/int8 rows are stored in block-interleaved panels of 4 (see SkinnyKernels); fp32 stays
-    /// plain row-major so OpenBLAS can read it directly for prefill.
+    /// Σ_c q[r, c] per row (rows) for int8: removes the activations' zero point from the s32
+    /// products (Σ (a - z) q = Σ a q - z Σ q).
+    private let rowSums: [Int32]
+    /// bf16 rows are stored in block-interleaved panels of 4 (see SkinnyKernels); fp32 and int8
+    /// stay row after row so OpenBLAS and oneDNN read them directly for prefill.
     private let paneled: Bool
     /// Activation rows up to which the streaming kernel beats OpenBLAS (which packs the
     /// whole weight matrix per call); measured on the 2-core EPYC.
@@ -39,7 +43,7 @@ public final class WeightMatrix: @unchecked Sendable {
             }
         }
         let perRow = Self.wordsPerRow(format, columns)
-        let paneled = format != .fp32 && rows % 4 == 0
+        let paneled = format == .bf16 && rows % 4 == 0
         var words = [UInt32](repeating: 0, count: rows * perRow)
         var rowWords = [UInt32](repeating: 0, count: perRow)
         values.withUnsafeBufferPointer { v in
@@ -56,6 +60,10 @@ public final class WeightMatrix: @unchecked Sendable {
                     }
                 }
             }
+        }
+        self.rowSums = format != .int8 ? [] : words.withUnsafeBytes { bytes in
+            let q = bytes.bindMemory(to: Int8.self)
+            return (0..<rows).map { r in (0..<columns).reduce(Int32(0)) { $0 + Int32(q[r * columns + $1]) } }
         }
         self.words = words
         self.scales = scales
@@ -88,19 +96,54 @@ public final class WeightMatrix: @unchecked Sendable {
     /// Bytes the weights occupy.
     public var bytes: Int { words.count * 4 + scales.count * 4 }
 
-    /// y (m, rows) = x (m, columns) · W^T.
-    public func multiply(_ x: UnsafePointer<Float>, m: Int, into y: UnsafeMutablePointer<Float>) {
+    /// How int8 weights meet many activation rows (prefill).
+    public enum Int8Product: String, Sendable, CaseIterable {
+        /// Activations quantised per row to u8 (zero point, `KernelISA.activationBits`), s32
+        /// products by oneDNN's u8s8s32 GEMM (VNNI where present), rescaled per row and column.
+        case oneDNN
+        /// The same quantised product by the plain C loop: the reference oneDNN is tested against.
+        case reference
+        /// Weights widened to F32 and an sgemm (`SGEMMBackend`) on unquantised activations (the
+        /// former path, and bf16's).
+        case dequantized
+    }
+
+    /// How fp32 weights meet many activation rows.
+    public enum SGEMMBackend: String, Sendable, CaseIterable {
+        case openBLAS, oneDNN
+    }
+
+    /// Whether this CPU runs the VNNI int8 decode kernel (AVX-512 VNNI).
+    public static let vnniAvailable = ck_vnni_supported() != 0
+    /// Few-row int8 products (decode) quantise the activations too and run on VNNI where the
+    /// selected variant is avx512 and the CPU has it; false keeps the widening kernel.
+    nonisolated(unsafe) public static var int8DecodeOnVNNI = true
+
+    /// The prefill choices, measured with `bench-kernels` (README, speed): oneDNN for both.
+    nonisolated(unsafe) public static var int8Prefill = Int8Product.oneDNN
+    nonisolated(unsafe) public static var fp32Prefill = SGEMMBackend.oneDNN
+
+    /// y (m, rows) = x (m, columns) · W^T. `isa` picks the streaming kernels' variant (nil: the
+    /// selected one); `int8` and `sgemm` override the prefill choices (benchmarks, tests).
+    public func multiply(_ x: UnsafePointer<Float>, m: Int, into y: UnsafeMutablePointer<Float>, isa: KernelISA? = nil,
+                         int8: Int8Product? = nil, sgemm: SGEMMBackend? = nil) {
         guard m > 0 else { return }
+        if m <= Self.skinnyRowLimit && format == .int8 && (int8 ?? Self.int8Prefill) != .dequantized
+            && Self.int8DecodeOnVNNI && (isa ?? .selected) == .avx512 && Self.vnniAvailable {
+            multiplyVNNI(x, m: m, into: y)
+            return
+        }
         if m <= Self.skinnyRowLimit && (format != .fp32 || F32Layout.fits(columns)) {
             words.withUnsafeBufferPointer { w in
                 let wp = w.baseAddress!
                 switch format {
-                case .fp32: SkinnyKernels.multiply(F32Layout.self, x: x, m: m, k: columns, w: wp, n: rows, y: y, ldy: rows)
-                case .bf16: SkinnyKernels.multiply(BF16Layout.self, x: x, m: m, k: columns, w: wp, n: rows, paneled: paneled, y: y, ldy: rows)
+                case .fp32: SkinnyKernels.multiply(F32Layout.self, x: x, m: m, k: columns, w: wp, n: rows, y: y, ldy: rows, isa: isa)
+                case .bf16: SkinnyKernels.multiply(BF16Layout.self, x: x, m: m, k: columns, w: wp, n: rows, paneled: paneled,
+                                                   y: y, ldy: rows, isa: isa)
                 case .int8:
                     scales.withUnsafeBufferPointer { s in
                         SkinnyKernels.multiply(Int8Layout.self, x: x, m: m, k: columns, w: wp, n: rows, paneled: paneled,
-                                               rowScale: s.baseAddress!, y: y, ldy: rows)
+                                               rowScale: s.baseAddress!, y: y, ldy: rows, isa: isa)
                     }
                 }
             }
@@ -109,14 +152,24 @@ public final class WeightMatrix: @unchecked Sendable {
         if format == .fp32 {
             words.withUnsafeBufferPointer { w in
                 UnsafeRawPointer(w.baseAddress!).withMemoryRebound(to: Float.self, capacity: w.count) { f in
-                    BLAS.gemm(m: m, n: rows, k: columns, a: x, lda: columns, b: f, ldb: columns,
-                              transposeB: true, c: y, ldc: rows)
+                    switch sgemm ?? Self.fp32Prefill {
+                    case .openBLAS:
+                        BLAS.gemm(m: m, n: rows, k: columns, a: x, lda: columns, b: f, ldb: columns,
+                                  transposeB: true, c: y, ldc: rows)
+                    case .oneDNN:
+                        OneDNN.sgemm(m: m, n: rows, k: columns, a: x, lda: columns, b: f, ldb: columns, c: y, ldc: rows)
+                    }
                 }
             }
             return
         }
+        if format == .int8, let path = int8 ?? Optional(Self.int8Prefill), path != .dequantized {
+            multiplyQuantized(x, m: m, into: y, path: path, bits: (isa ?? .selected).activationBits)
+            return
+        }
         // Wide products (prefill): each worker widens blocks of its own weight rows to F32 and
-        // runs single-threaded OpenBLAS on them, so the widening is split over the cores too.
+        // runs a single-threaded sgemm on them, so the widening is split over the cores too.
+        let backend = sgemm ?? Self.fp32Prefill
         let block = max(4, min(rows, (1 << 19) / max(columns, 1)) / 4 * 4)
         WorkerPool.parallelFor(rows, grain: 4, minimumPerWorker: 64) { range in
             var scratch = [Float](repeating: 0, count: min(block, range.count) * columns)   // (block, columns)
@@ -124,45 +177,111 @@ public final class WeightMatrix: @unchecked Sendable {
                 var r0 = range.lowerBound
                 while r0 < range.upperBound {
                     let nb = min(block, range.upperBound - r0)
-                    dequantize(rows: r0..<(r0 + nb), into: sp.baseAddress!)
-                    BLAS.gemm(m: m, n: nb, k: columns, a: x, lda: columns, b: sp.baseAddress!, ldb: columns,
-                              transposeB: true, c: y + r0, ldc: rows, split: false)
+                    dequantize(rows: r0..<(r0 + nb), into: sp.baseAddress!, isa: isa)
+                    switch backend {
+                    case .openBLAS:
+                        BLAS.gemm(m: m, n: nb, k: columns, a: x, lda: columns, b: sp.baseAddress!, ldb: columns,
+                                  transposeB: true, c: y + r0, ldc: rows, split: false)
+                    case .oneDNN:
+                        let status = ck_dnnl_sgemm_nt(m, nb, columns, x, columns, sp.baseAddress!, columns, y + r0, rows)
+                        precondition(status == 0, "oneDNN sgemm failed with status \(status)")
+                    }
                     r0 += nb
                 }
             }
         }
     }
 
-    /// Rows of W as F32 (scales applied) into `out` ((range.count, columns)).
-    public func dequantize(rows range: Range<Int>, into out: UnsafeMutablePointer<Float>) {
-        switch format {
-        case .fp32: widen(F32Layout.self, rows: range, into: out)
-        case .bf16: widen(BF16Layout.self, rows: range, into: out)
-        case .int8: widen(Int8Layout.self, rows: range, into: out)
+    /// The int8 product with dynamically quantised activations: x's rows to u8 (`bits` bits,
+    /// in the stored byte order), an exact s32 product per worker's slice of weight rows, then
+    /// y = scale_x · scale_w · (acc - zero_x · Σ q_w).
+    public func multiplyQuantized(_ x: UnsafePointer<Float>, m: Int, into y: UnsafeMutablePointer<Float>,
+                                  path: Int8Product, bits: Int) {
+        precondition(format == .int8 && path != .dequantized)
+        let k = columns, n = rows
+        var q = [UInt8](repeating: 0, count: m * k)          // (m, k)
+        var aScale = [Float](repeating: 0, count: m), aZero = [Int32](repeating: 0, count: m)
+        var acc = [Int32](repeating: 0, count: m * n)        // (m, n)
+        q.withUnsafeMutableBufferPointer { qp in
+            aScale.withUnsafeMutableBufferPointer { sp in
+                aZero.withUnsafeMutableBufferPointer { zp in
+                    WorkerPool.parallelFor(m, grain: 1, minimumPerWorker: 8) { rr in
+                        ck_quantize_rows_u8(KernelISA.selected.c, x + rr.lowerBound * k, rr.count, k, Int32(bits), 1, qp.baseAddress! + rr.lowerBound * k,
+                                            sp.baseAddress! + rr.lowerBound, zp.baseAddress! + rr.lowerBound)
+                    }
+                }
+            }
+        }
+        q.withUnsafeBufferPointer { qp in
+            acc.withUnsafeMutableBufferPointer { cp in
+                words.withUnsafeBytes { wb in
+                    let b = wb.baseAddress!.assumingMemoryBound(to: Int8.self)
+                    let a = qp.baseAddress!, c = cp.baseAddress!
+                    WorkerPool.parallelFor(n, grain: 16, minimumPerWorker: 64) { range in
+                        let bj = b + range.lowerBound * k, cj = c + range.lowerBound
+                        switch path {
+                        case .oneDNN:
+                            let status = ck_dnnl_gemm_u8s8s32(m, range.count, k, a, k, bj, k, cj, n)
+                            precondition(status == 0, "oneDNN u8s8s32 GEMM failed with status \(status)")
+                        case .reference, .dequantized:
+                            ck_gemm_u8s8s32_reference(m, range.count, k, a, k, bj, k, cj, n)
+                        }
+                    }
+                }
+            }
+        }
+        acc.withUnsafeBufferPointer { cp in
+            aScale.withUnsafeBufferPointer { sp in
+                aZero.withUnsafeBufferPointer { zp in
+                    WorkerPool.parallelFor(m, grain: 1, minimumPerWorker: 8) { rr in
+                        ck_dequantize_s32(KernelISA.selected.c, cp.baseAddress! + rr.lowerBound * n, rr.count, n, n, sp.baseAddress! + rr.lowerBound,
+                                          zp.baseAddress! + rr.lowerBound, rowSums, scales, y + rr.lowerBound * n, n)
+                    }
+                }
+            }
         }
     }
 
-    /// Vector widening, block by block, for the prefill path (a scalar unpack of every word
-    /// costs as much as the product itself).
-    private func widen<L: PackedLayout>(_: L.Type, rows range: Range<Int>, into out: UnsafeMutablePointer<Float>) {
-        let k = columns, perRow = L.wordsPerRow(k)
-        let rowStride = paneled ? L.wordsPerBlock : perRow
-        let blockStride = paneled ? 4 * L.wordsPerBlock : L.wordsPerBlock
+    /// x (m, k) as unsigned `bits`-bit values with a per-row scale and zero point, columns in
+    /// logical order: x[r, c] ~= scale[r] * (q[r, c] - zero[r]).
+    public static func quantizeActivations(_ x: [Float], m: Int, k: Int, bits: Int,
+                                           isa: KernelISA? = nil) -> (q: [UInt8], scale: [Float], zero: [Int32]) {
+        precondition(x.count == m * k && (bits == 7 || bits == 8))
+        var q = [UInt8](repeating: 0, count: m * k), scale = [Float](repeating: 0, count: m), zero = [Int32](repeating: 0, count: m)
+        ck_quantize_rows_u8((isa ?? .selected).c, x, m, k, Int32(bits), 0, &q, &scale, &zero)
+        return (q, scale, zero)
+    }
+
+    /// The few-row int8 product on VNNI: x's rows to 8-bit u8 in the stored byte order (on the
+    /// calling thread: m * k values), then each worker's slice of weight rows in s32 and back.
+    /// Bit-identical to `multiplyQuantized(path: .reference, bits: 8)`.
+    func multiplyVNNI(_ x: UnsafePointer<Float>, m: Int, into y: UnsafeMutablePointer<Float>) {
+        let k = columns
+        var q = [UInt8](repeating: 0, count: m * k)   // (m, k)
+        var aScale = [Float](repeating: 0, count: m), aZero = [Int32](repeating: 0, count: m)
+        ck_quantize_rows_u8(CK_ISA_AVX512, x, m, k, 8, 1, &q, &aScale, &aZero)
+        q.withUnsafeBufferPointer { qp in
+            words.withUnsafeBytes { wb in
+                let w = wb.baseAddress!.assumingMemoryBound(to: Int8.self)
+                WorkerPool.parallelFor(rows, grain: 4, minimumPerWorker: max(32, (1 << 16) / max(1, m * k))) { range in
+                    ck_avx512_vnni_int8_product(qp.baseAddress!, aScale, aZero, m, k, w, rowSums, scales,
+                                                range.lowerBound, range.upperBound, y, rows)
+                }
+            }
+        }
+    }
+
+    /// Rows of W as F32 (scales applied) into `out` ((range.count, columns)).
+    public func dequantize(rows range: Range<Int>, into out: UnsafeMutablePointer<Float>, isa: KernelISA? = nil) {
+        let layout: ck_layout = switch format {
+        case .fp32: CK_LAYOUT_F32
+        case .bf16: CK_LAYOUT_BF16
+        case .int8: CK_LAYOUT_INT8
+        }
         words.withUnsafeBufferPointer { w in
             scales.withUnsafeBufferPointer { s in
-                for (i, r) in range.enumerated() {
-                    let start = paneled ? (r / 4) * 4 * perRow + (r % 4) * rowStride : r * perRow
-                    let src = w.baseAddress! + start, dst = out + i * k
-                    let scale = SIMD8<Float>(repeating: format == .int8 ? s[r] : 1)
-                    var c = 0, word = 0
-                    while c < k {
-                        for p in 0..<L.parts {
-                            UnsafeMutableRawPointer(dst + c + 8 * p).storeBytes(of: L.widen(src + word, p) * scale, as: SIMD8<Float>.self)
-                        }
-                        c += L.block
-                        word += blockStride
-                    }
-                }
+                ck_widen_rows((isa ?? .selected).c, layout, w.baseAddress!, columns, paneled ? 1 : 0,
+                              format == .int8 ? s.baseAddress! : nil, range.lowerBound, range.upperBound, out)
             }
         }
     }

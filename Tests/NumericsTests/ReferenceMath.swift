@@ -25,3 +25,4 @@ enum ReferenceMath {
         zip(a, b).map { abs($0 - $1) }.max() ?? 0
     }
 }
+

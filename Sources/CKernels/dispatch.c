@@ -1,0 +1,69 @@
+// Routes each kernel call to the variant asked for.
+#include "CKernels.h"
+
+typedef void (*skinny_fn)(const float *, long, long, const uint32_t *, int, const float *, long, long, float *, long);
+typedef void (*widen_fn)(int, const uint32_t *, long, int, const float *, long, long, float *);
+
+#define DECLARE(isa) \
+    void ck_##isa##_skinny_f32(const float *, long, long, const uint32_t *, int, const float *, long, long, float *, long); \
+    void ck_##isa##_skinny_bf16(const float *, long, long, const uint32_t *, int, const float *, long, long, float *, long); \
+    void ck_##isa##_skinny_int8(const float *, long, long, const uint32_t *, int, const float *, long, long, float *, long); \
+    void ck_##isa##_widen_rows(int, const uint32_t *, long, int, const float *, long, long, float *); \
+    void ck_##isa##_quantize_rows_u8(const float *, long, long, int, int, uint8_t *, float *, int32_t *); \
+    void ck_##isa##_dequantize_s32(const int32_t *, long, long, long, const float *, const int32_t *, const int32_t *, \
+                                   const float *, float *, long);
+DECLARE(baseline)
+#if defined(__x86_64__)
+DECLARE(avx2)
+DECLARE(avx512)
+#endif
+
+static const skinny_fn skinny_table[3][3] = {
+    {ck_baseline_skinny_f32, ck_baseline_skinny_bf16, ck_baseline_skinny_int8},
+#if defined(__x86_64__)
+    {ck_avx2_skinny_f32, ck_avx2_skinny_bf16, ck_avx2_skinny_int8},
+    {ck_avx512_skinny_f32, ck_avx512_skinny_bf16, ck_avx512_skinny_int8},
+#else
+    {ck_baseline_skinny_f32, ck_baseline_skinny_bf16, ck_baseline_skinny_int8},
+    {ck_baseline_skinny_f32, ck_baseline_skinny_bf16, ck_baseline_skinny_int8},
+#endif
+};
+
+static const widen_fn widen_table[3] = {
+#if defined(__x86_64__)
+    ck_baseline_widen_rows, ck_avx2_widen_rows, ck_avx512_widen_rows,
+#else
+    ck_baseline_widen_rows, ck_baseline_widen_rows, ck_baseline_widen_rows,
+#endif
+};
+
+void ck_skinny_product(ck_isa isa, ck_layout layout, const float *x, long m, long k, const uint32_t *w,
+                       int paneled, const float *row_scale, long row_start, long row_end, float *y, long ldy) {
+    skinny_table[isa][layout](x, m, k, w, paneled, row_scale, row_start, row_end, y, ldy);
+}
+
+void ck_widen_rows(ck_isa isa, ck_layout layout, const uint32_t *w, long k, int paneled,
+                   const float *row_scale, long row_start, long row_end, float *out) {
+    widen_table[isa](layout, w, k, paneled, row_scale, row_start, row_end, out);
+}
+
+typedef void (*quantize_fn)(const float *, long, long, int, int, uint8_t *, float *, int32_t *);
+typedef void (*dequantize_fn)(const int32_t *, long, long, long, const float *, const int32_t *, const int32_t *,
+                              const float *, float *, long);
+#if defined(__x86_64__)
+static const quantize_fn quantize_table[3] = {ck_baseline_quantize_rows_u8, ck_avx2_quantize_rows_u8, ck_avx512_quantize_rows_u8};
+static const dequantize_fn dequantize_table[3] = {ck_baseline_dequantize_s32, ck_avx2_dequantize_s32, ck_avx512_dequantize_s32};
+#else
+static const quantize_fn quantize_table[3] = {ck_baseline_quantize_rows_u8, ck_baseline_quantize_rows_u8, ck_baseline_quantize_rows_u8};
+static const dequantize_fn dequantize_table[3] = {ck_baseline_dequantize_s32, ck_baseline_dequantize_s32, ck_baseline_dequantize_s32};
+#endif
+
+void ck_quantize_rows_u8(ck_isa isa, const float *x, long m, long k, int bits, int permute32, uint8_t *q, float *scale,
+                         int32_t *zero) {
+    quantize_table[isa](x, m, k, bits, permute32, q, scale, zero);
+}
+
+void ck_dequantize_s32(ck_isa isa, const int32_t *c, long m, long n, long ldc, const float *a_scale, const int32_t *a_zero,
+                       const int32_t *w_sum, const float *w_scale, float *y, long ldy) {
+    dequantize_table[isa](c, m, n, ldc, a_scale, a_zero, w_sum, w_scale, y, ldy);
+}

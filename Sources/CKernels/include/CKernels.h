@@ -1,0 +1,96 @@
+#ifndef CKERNELS_H
+#define CKERNELS_H
+/// The hot kernels in per-ISA variants, chosen once at start from cpuid (CTranslate2's cpu_isa
+/// approach), and the shim to oneDNN's GEMMs. Imported by Numerics only.
+#include <stdint.h>
+
+/// Instruction sets with a kernel variant, from the portable baseline (any x86-64, or any
+/// other CPU) up.
+typedef enum {
+    CK_ISA_BASELINE = 0,
+    CK_ISA_AVX2 = 1,     // AVX2 + FMA, with OS support for the YMM state
+    CK_ISA_AVX512 = 2,   // AVX-512 F/BW/VL/DQ, with OS support for the ZMM state
+} ck_isa;
+
+/// What cpuid and xgetbv report; each flag is 0 or 1 (instruction present AND its register
+/// state enabled by the OS).
+typedef struct {
+    int sse42, avx, avx2, fma, f16c;
+    int avx512f, avx512bw, avx512vl, avx512dq;
+    int avx512_vnni, avx512_bf16, avx_vnni;
+} ck_cpu_features;
+
+ck_cpu_features ck_detect_cpu_features(void);
+/// Is variant `isa` runnable on this machine?
+int ck_isa_supported(ck_isa isa);
+/// The variant in use: the best supported one, or ADAPTER_SERVE_ISA (baseline|avx2|avx512)
+/// when set (read once, at the first call; a value the CPU cannot run falls back to the best).
+ck_isa ck_selected_isa(void);
+/// "baseline", "avx2", "avx512".
+const char *ck_isa_name(ck_isa isa);
+/// Why the selection is what it is (e.g. the unknown or unsupported ADAPTER_SERVE_ISA value);
+/// empty when the best variant was chosen without an override.
+const char *ck_selection_note(void);
+
+/// Weight row layouts (see Numerics' PackedLayout): F32 (8-float blocks), BF16 (word t of a
+/// 16-weight block holds weight t low, 8+t high), INT8 (byte q of word t of a 32-weight
+/// block is weight 8q+t).
+typedef enum { CK_LAYOUT_F32 = 0, CK_LAYOUT_BF16 = 1, CK_LAYOUT_INT8 = 2 } ck_layout;
+
+/// y[r, j] = sum_c x[r, c] * W[j, c] * (row_scale ? row_scale[j] : 1) for the weight rows
+/// j in [row_start, row_end). x is (m, k) row-major; W's rows are `k` weights in `layout`,
+/// row-major or (paneled) in 4-row panels of interleaved 8-word blocks; y has row stride ldy.
+/// Runs variant `isa` (which must be supported).
+void ck_skinny_product(ck_isa isa, ck_layout layout, const float *x, long m, long k,
+                       const uint32_t *w, int paneled, const float *row_scale,
+                       long row_start, long row_end, float *y, long ldy);
+
+/// Rows [row_start, row_end) of W as F32 in logical order, times row_scale (if not NULL), into
+/// out ((row_end - row_start), k).
+void ck_widen_rows(ck_isa isa, ck_layout layout, const uint32_t *w, long k, int paneled,
+                   const float *row_scale, long row_start, long row_end, float *out);
+
+// ---- Dynamically quantised int8 products (prefill) ----
+
+/// Quantises each row of x (m, k) to unsigned `bits`-bit values (8, or 7 where u8 x s8 pairs
+/// would saturate 16-bit sums without VNNI) with a per-row scale and zero point:
+/// x ~= scale[r] * (q - zero[r]). With permute32, the columns of each 32-wide block are written
+/// in the INT8 layout's byte order (q[32b + 4t + s] holds column 32b + 8s + t), so the product
+/// with the stored weight bytes is the product with the logical weights. q is (m, k). Every
+/// variant gives the same bytes.
+void ck_quantize_rows_u8(ck_isa isa, const float *x, long m, long k, int bits, int permute32,
+                         uint8_t *q, float *scale, int32_t *zero);
+
+/// c (m, n) = a (m, k, u8) . b (n, k, s8)^T, exact in s32: the plain reference.
+void ck_gemm_u8s8s32_reference(long m, long n, long k, const uint8_t *a, long lda,
+                               const int8_t *b, long ldb, int32_t *c, long ldc);
+
+/// y[r, j] = a_scale[r] * w_scale[j] * (c[r, j] - a_zero[r] * w_sum[j]) for j < n.
+void ck_dequantize_s32(ck_isa isa, const int32_t *c, long m, long n, long ldc, const float *a_scale,
+                       const int32_t *a_zero, const int32_t *w_sum, const float *w_scale,
+                       float *y, long ldy);
+
+/// Can this CPU run ck_avx512_vnni_int8_product (AVX-512 with VNNI)?
+int ck_vnni_supported(void);
+
+/// The int8 decode product on AVX-512 VNNI: y[r, j] = x_scale[r] * w_scale[j] *
+/// (qx[r] . w[j] - x_zero[r] * w_sum[j]) for weight rows j in [row_start, row_end). qx (m, k) is
+/// quantised by ck_quantize_rows_u8 with permute32 and 8 bits; w (n, k) holds the weights' stored
+/// bytes; k a multiple of 32. The same arithmetic as the reference GEMM plus ck_dequantize_s32,
+/// so the results are bit-identical. Only when ck_vnni_supported().
+void ck_avx512_vnni_int8_product(const uint8_t *qx, const float *x_scale, const int32_t *x_zero, long m, long k,
+                                 const int8_t *w, const int32_t *w_sum, const float *w_scale, long row_start,
+                                 long row_end, float *y, long ldy);
+
+/// oneDNN's u8s8s32 GEMM, same contract as the reference, on the calling thread only (its
+/// OpenMP team is set to 1 thread: our own workers split the product, so no OpenMP thread is
+/// left spinning on a core the decoder needs). Returns 0 on success, else oneDNN's status.
+int ck_dnnl_gemm_u8s8s32(long m, long n, long k, const uint8_t *a, long lda,
+                         const int8_t *b, long ldb, int32_t *c, long ldc);
+
+/// oneDNN's sgemm: c (m, n) = a (m, k) . b^T, b stored (n, k), row-major, on the calling
+/// thread. Returns 0 on success.
+int ck_dnnl_sgemm_nt(long m, long n, long k, const float *a, long lda, const float *b, long ldb,
+                     float *c, long ldc);
+
+#endif

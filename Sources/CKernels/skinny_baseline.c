@@ -1,0 +1,5 @@
+// The portable variant: plain x86-64 (SSE2) or any other CPU.
+#include "CKernels.h"
+#define CK_FN(name) ck_baseline_##name
+#define CK_VW 8
+#include "skinny_template.h"
