@@ -111,7 +111,7 @@ import Testing
                                          : .f32(i.name, shape: i.shape, values: v)
             })), "adapter_base_mismatch"),
             ("config not JSON", try adapterDir(config: Data("nope".utf8), weights: real), "invalid_adapter"),
-            ("unsupported config", try adapterDir(config: Data(#"{"peft_type":"LORA","task_type":"SEQ_2_SEQ_LM","r":8,"target_modules":["q","v"],"use_dora":true}"#.utf8), weights: real), "unsupported_adapter"),
+            ("unsupported config", try adapterDir(config: Data(#"{"peft_type":"LORA","task_type":"SEQ_2_SEQ_LM","r":8,"target_modules":["q","v"],"modules_to_save":["lm_head"]}"#.utf8), weights: real), "unsupported_adapter"),
         ]
         cases.append(("prefix tuning", try adapterDir(config: Data(#"{"peft_type":"PREFIX_TUNING","task_type":"SEQ_2_SEQ_LM","num_virtual_tokens":4}"#.utf8), weights: real), "unsupported_adapter"))
         for (label, dir, code) in cases {
