@@ -59,6 +59,7 @@ public struct PEFTAdapter: Sendable {
         case .promptTuning(let prompt): return try loadPrompt(prompt, config: config, tensors: tensors, base: base, sha: sha)
         case .ia3(let ia3): return try loadIA3(ia3, config: config, tensors: tensors, base: base, sha: sha)
         case .adalora(let ada): return try loadAdaLoRA(ada, config: config, tensors: tensors, base: base, sha: sha)
+        case .prefixTuning(let prefix): return try loadPrefix(prefix, config: config, tensors: tensors, base: base, sha: sha)
         }
     }
 

@@ -8,10 +8,11 @@ public enum AdapterKind: String, Sendable, Codable {
     case ia3
     case dora
     case adalora
+    case prefixTuning = "prefix_tuning"
 
-    /// Whether the adapter changes the base model's Linear layers (every kind but a soft prompt):
-    /// a request stacks at most one of these with at most one soft prompt.
-    public var changesWeights: Bool { self != .promptTuning }
+    /// Whether the adapter changes the base model's Linear layers (all but soft prompts and
+    /// prefixes): a request stacks at most one of these with at most one soft prompt or prefix.
+    public var changesWeights: Bool { self != .promptTuning && self != .prefixTuning }
 }
 
 /// LoRA settings from a PEFT `adapter_config.json` (peft_type "LORA").
@@ -53,6 +54,7 @@ public enum PEFTConfig: Sendable, Equatable {
     case promptTuning(PromptTuningConfig)
     case ia3(IA3Config)
     case adalora(AdaLoRAConfig)
+    case prefixTuning(PrefixTuningConfig)
 
     public var kind: AdapterKind {
         switch self {
@@ -60,6 +62,7 @@ public enum PEFTConfig: Sendable, Equatable {
         case .promptTuning: .promptTuning
         case .ia3: .ia3
         case .adalora: .adalora
+        case .prefixTuning: .prefixTuning
         }
     }
 
@@ -80,9 +83,9 @@ public enum PEFTConfig: Sendable, Equatable {
         case "PROMPT_TUNING", "P_TUNING": return .promptTuning(try parsePrompt(json))
         case "IA3": return .ia3(try parseIA3(json))
         case "ADALORA": return .adalora(try parseAdaLoRA(json))
-        case "PREFIX_TUNING": throw .unsupported(prefixTuningRefusal)
+        case "PREFIX_TUNING": return .prefixTuning(try parsePrefix(json))
         default:
-            throw .unsupported("peft_type \(peftType) is not supported; AdapterServe serves LORA (with or without use_dora), ADALORA, IA3, PROMPT_TUNING and P_TUNING adapters")
+            throw .unsupported("peft_type \(peftType) is not supported; AdapterServe serves LORA (with or without use_dora), ADALORA, IA3, PREFIX_TUNING, PROMPT_TUNING and P_TUNING adapters")
         }
     }
 

@@ -149,8 +149,8 @@ public final class AdapterServeService: @unchecked Sendable {
                 return .failure(ServiceError(500, error.code, error.message))
             }
         }
-        if parts.filter({ $0.info.kind.changesWeights }).count > 1 || parts.filter({ $0.info.kind == .promptTuning }).count > 1 {
-            return .failure(.unprocessable("invalid_adapter_combination", "a request can stack at most one weight adapter (LoRA, DoRA, AdaLoRA or IA3) and one soft prompt"))
+        if parts.filter({ $0.info.kind.changesWeights }).count > 1 || parts.filter({ !$0.info.kind.changesWeights }).count > 1 {
+            return .failure(.unprocessable("invalid_adapter_combination", "a request can stack at most one weight adapter (LoRA, DoRA, AdaLoRA or IA3) and one soft prompt or prefix"))
         }
         let weights = AdapterWeights.combine(parts.map(\.weights))!
         return .success(ResolvedAdapter(name: names.joined(separator: "+"),

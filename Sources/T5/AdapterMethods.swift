@@ -70,3 +70,19 @@ extension T5ForConditionalGeneration {
         preconditionFailure("no Linear at site \(site)")
     }
 }
+
+/// Prefix tuning's per-layer key/value prefix for the decoder's self-attention. PEFT hands it to
+/// T5 as the first `length` positions of the self-attention cache (its cross-attention cache is
+/// reset to empty, so the cross-attention and the encoder see no prefix); the decoder's real tokens
+/// then sit at positions length, length+1, ... for T5's relative position bias, and every
+/// query attends to the whole prefix.
+public struct DecoderPrefix: Sendable {
+    public let length: Int
+    public let keys: [[Float]]     // per decoder layer: (length, inner)
+    public let values: [[Float]]   // per decoder layer: (length, inner)
+    public init(length: Int, keys: [[Float]], values: [[Float]]) {
+        self.length = length
+        self.keys = keys
+        self.values = values
+    }
+}

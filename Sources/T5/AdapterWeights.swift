@@ -26,11 +26,14 @@ public final class AdapterWeights: Sendable {
     public let promptEmbeddings: Tensor?   // (num_virtual_tokens, d_model)
     /// IA3 vectors, indexed like `deltas` (empty when the adapter has none).
     public let ia3: [IA3Scale?]
+    /// Prefix tuning: key/value rows ahead of every decoder self-attention cache.
+    public let prefix: DecoderPrefix?
 
-    public init(deltas: [LowRankDelta?], promptEmbeddings: Tensor?, ia3: [IA3Scale?] = []) {
+    public init(deltas: [LowRankDelta?], promptEmbeddings: Tensor?, ia3: [IA3Scale?] = [], prefix: DecoderPrefix? = nil) {
         self.deltas = deltas
         self.promptEmbeddings = promptEmbeddings
         self.ia3 = ia3
+        self.prefix = prefix
     }
 
     public var promptLength: Int { promptEmbeddings?.shape[0] ?? 0 }
@@ -42,6 +45,7 @@ public final class AdapterWeights: Sendable {
         var deltas = [LowRankDelta?](repeating: nil, count: parts.map(\.deltas.count).max() ?? 0)
         var prompt: Tensor?
         var ia3 = [IA3Scale?](repeating: nil, count: parts.map(\.ia3.count).max() ?? 0)
+        var prefix: DecoderPrefix?
         for part in parts {
             for (i, d) in part.deltas.enumerated() where d != nil {
                 precondition(deltas[i] == nil, "two adapters target the same module")
@@ -51,12 +55,16 @@ public final class AdapterWeights: Sendable {
                 precondition(ia3[i] == nil, "two IA3 adapters target the same module")
                 ia3[i] = v
             }
+            if let p = part.prefix {
+                precondition(prefix == nil, "two prefixes in one request")
+                prefix = p
+            }
             if let p = part.promptEmbeddings {
                 precondition(prompt == nil, "two soft prompts in one request")
                 prompt = p
             }
         }
-        return AdapterWeights(deltas: deltas, promptEmbeddings: prompt, ia3: ia3)
+        return AdapterWeights(deltas: deltas, promptEmbeddings: prompt, ia3: ia3, prefix: prefix)
     }
 }
 

@@ -10,6 +10,10 @@ import Testing
         #expect(try parse(#"{"peft_type":"LORA","task_type":"SEQ_2_SEQ_LM","r":8,"target_modules":["q"],"use_dora":true}"#).kind == .dora)
         #expect(try parse(#"{"peft_type":"IA3","task_type":"SEQ_2_SEQ_LM"}"#).kind == .ia3)
         #expect(try parse(#"{"peft_type":"ADALORA","task_type":"SEQ_2_SEQ_LM","init_r":4,"lora_alpha":8}"#).kind == .adalora)
+        #expect(try parse(#"{"peft_type":"PREFIX_TUNING","task_type":"SEQ_2_SEQ_LM","num_virtual_tokens":4}"#).kind == .prefixTuning)
+        #expect(throws: AdapterError.self) {
+            try parse(#"{"peft_type":"PREFIX_TUNING","task_type":"SEQ_2_SEQ_LM","num_virtual_tokens":4,"num_transformer_submodules":1}"#)
+        }
     }
 
     @Test func ia3FeedForwardFollowsPEFT() throws {

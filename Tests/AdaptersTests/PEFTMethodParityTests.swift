@@ -4,7 +4,7 @@ import Testing
 @testable import Adapters
 @testable import T5
 
-/// IA3, DoRA and AdaLoRA against PeftModel.generate on the committed fixtures that
+/// IA3, DoRA, AdaLoRA and prefix tuning against PeftModel.generate on the committed fixtures that
 /// scripts/reference/make_method_fixtures.py writes (expected-methods.json, logits-methods.safetensors).
 enum MethodFixtures {
     static let models = ["tiny-flan", "tiny-t5v1"]
@@ -45,11 +45,11 @@ enum MethodFixtures {
 @Suite struct PEFTMethodParityTests {
     /// A missing or truncated fixture would leave the parameterised tests with no arguments.
     @Test func fixturesCoverEveryMethodOnBothModels() throws {
-        #expect(MethodFixtures.cases.count == 32)
-        #expect(MethodFixtures.cases.filter(\.hasLogits).count == 8)
+        #expect(MethodFixtures.cases.count == 44)
+        #expect(MethodFixtures.cases.filter(\.hasLogits).count == 11)
         for model in MethodFixtures.models {
             let kinds = MethodFixtures.kinds(model)
-            #expect(Set(kinds.values) == ["ia3", "dora", "adalora"], "\(model)")
+            #expect(Set(kinds.values) == ["ia3", "dora", "adalora", "prefix_tuning"], "\(model)")
             for (name, kind) in kinds {
                 #expect(try MethodFixtures.load(model, name).info.kind.rawValue == kind, "\(model)/\(name)")
             }
@@ -82,8 +82,8 @@ enum MethodFixtures {
         #expect(fromBase > 1e-2 * scale, "adapter leaves the logits at the base's (\(fromBase))")
     }
 
-    /// One batch holding every kind (base, LoRA, DoRA, IA3 on input and output, AdaLoRA, soft
-    /// prompt, and weight adapter + prompt stacks), greedy and beam, gives each request what
+    /// One batch holding every kind (base, LoRA, DoRA, IA3 on input and output, AdaLoRA, prefix
+    /// with and without projection, soft prompt, weight adapter + prompt or prefix stacks), greedy and beam, gives each request what
     /// PEFT gives it alone, and what it gives alone here.
     @Test func mixedBatchOfEveryKind() throws {
         let base = try #require(PEFTParityTests.models["tiny-flan"])
@@ -102,7 +102,7 @@ enum MethodFixtures {
         }
         requests.append(GenerationRequest(ids: new[0].inputIDs, adapter: nil, parameters: new[0].parameters))
         expected.append(nil)
-        #expect(Set(old.flatMap(\.adapters) + new.flatMap(\.adapters)).count >= 7)
+        #expect(Set(old.flatMap(\.adapters) + new.flatMap(\.adapters)).count >= 9)
         let batched = base.generate(requests)
         for (i, want) in expected.enumerated() {
             if let want { #expect(batched[i] == want, "request \(i)") }
