@@ -82,6 +82,20 @@ enum MethodFixtures {
         #expect(fromBase > 1e-2 * scale, "adapter leaves the logits at the base's (\(fromBase))")
     }
 
+    /// DoRA's load-time norms read the base as held: a bf16-held copy of the (bf16-valued) fixture
+    /// gives exactly the fp32 scales; int8 gives scales off by its quantisation error only.
+    @Test func doraNormsFromBF16AndInt8Bases() throws {
+        let dir = AdapterCase.root.appendingPathComponent("tiny-flan/adapters/dora-all-rslora")
+        let fp32 = try MethodFixtures.load("tiny-flan", "dora-all-rslora").weights.deltas.compactMap { $0?.magnitudeScale }
+        #expect(fp32.count == 47)   // every Linear: 2 x 7 encoder + 3 x 11 decoder
+        for (format, bound) in [(WeightFormat.bf16, Float(0)), (.int8, Float(0.02))] {
+            let base = try T5ForConditionalGeneration(directory: AdapterCase.root.appendingPathComponent("tiny-flan"), weightFormat: format)
+            let scales = try PEFTAdapter.load(directory: dir, base: base).weights.deltas.compactMap { $0?.magnitudeScale }
+            let worst = zip(scales.joined(), fp32.joined()).map { abs($0 - $1) / abs($1) }.max() ?? .infinity
+            #expect(scales.count == fp32.count && worst <= bound, "\(format): relative deviation \(worst)")
+        }
+    }
+
     /// One batch holding every kind (base, LoRA, DoRA, IA3 on input and output, AdaLoRA, prefix
     /// with and without projection, soft prompt, weight adapter + prompt or prefix stacks), greedy and beam, gives each request what
     /// PEFT gives it alone, and what it gives alone here.
