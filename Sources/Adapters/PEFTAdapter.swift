@@ -65,6 +65,9 @@ public struct PEFTAdapter: Sendable {
         switch config {
         case .lora(let lora): return try loadLoRA(lora, config: config, tensors: tensors, base: base, sha: sha)
         case .promptTuning(let prompt): return try loadPrompt(prompt, config: config, tensors: tensors, base: base, sha: sha)
+        case .ia3(let ia3): return try loadIA3(ia3, config: config, tensors: tensors, base: base, sha: sha)
+        case .adalora(let ada): return try loadAdaLoRA(ada, config: config, tensors: tensors, base: base, sha: sha)
+        case .prefixTuning(let prefix): return try loadPrefix(prefix, config: config, tensors: tensors, base: base, sha: sha)
         }
     }
 
@@ -108,7 +111,7 @@ public struct PEFTAdapter: Sendable {
         return lstat(url.path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFLNK
     }
 
-    private static let keyPrefix = "base_model.model."
+    static let keyPrefix = "base_model.model."
 
     private static func loadLoRA(_ lora: LoRAConfig, config: PEFTConfig, tensors: SafeTensors,
                                  base: T5ForConditionalGeneration, sha: String) throws(AdapterError) -> PEFTAdapter {
@@ -127,7 +130,15 @@ public struct PEFTAdapter: Sendable {
             let a = try tensor(tensors, aName, shape: [r, shape.in])
             let b = try tensor(tensors, bName, shape: [shape.out, r])
             let scale = try checkedScale(lora, key: key, a: a, b: b)
-            deltas[site] = LowRankDelta(a: a, b: b, scale: scale)
+            if lora.useDoRA {   // DoRA.swift
+                let mName = Self.keyPrefix + key + ".lora_magnitude_vector"
+                expected.insert(mName)
+                let m = try tensor(tensors, mName, shape: [shape.out])
+                deltas[site] = DoRA.delta(a: a, b: b, scale: scale, magnitude: m.storage, base: base.linearWeight(site))
+                parameters += m.count
+            } else {
+                deltas[site] = LowRankDelta(a: a, b: b, scale: scale)
+            }
             names.insert(String(key.split(separator: ".").last!))
             parameters += a.count + b.count
         }
@@ -138,8 +149,8 @@ public struct PEFTAdapter: Sendable {
         guard extra.isEmpty else {
             throw .mismatch("adapter_model.safetensors has tensor(s) the config does not target on this base model: \(extra.prefix(3).joined(separator: ", "))\(extra.count > 3 ? ", ..." : "") (adapter made for another model?)")
         }
-        let info = AdapterInfo(kind: .lora, sha256: sha, rank: lora.r, targetModules: names.sorted(),
-                               targetCount: expected.count / 2, virtualTokens: nil,
+        let info = AdapterInfo(kind: config.kind, sha256: sha, rank: lora.r, targetModules: names.sorted(),
+                               targetCount: expected.count / (lora.useDoRA ? 3 : 2), virtualTokens: nil,
                                parameterCount: parameters, bytes: parameters * 4)
         return PEFTAdapter(config: config, weights: AdapterWeights(deltas: deltas, promptEmbeddings: nil), info: info)
     }
@@ -168,7 +179,7 @@ public struct PEFTAdapter: Sendable {
         return PEFTAdapter(config: config, weights: AdapterWeights(deltas: [], promptEmbeddings: used), info: meta)
     }
 
-    private static func tensor(_ st: SafeTensors, _ name: String, shape: [Int]) throws(AdapterError) -> Tensor {
+    static func tensor(_ st: SafeTensors, _ name: String, shape: [Int]) throws(AdapterError) -> Tensor {
         guard let info = st.tensors[name] else {
             throw .mismatch("adapter_model.safetensors is missing '\(name)' (expected shape \(shape))")
         }

@@ -4,6 +4,15 @@ import Foundation
 public enum AdapterKind: String, Sendable, Codable {
     case lora
     case promptTuning = "prompt_tuning"
+    // PEFT methods beyond LoRA and soft prompts (issue 16): IA3.swift, DoRA.swift, AdaLoRA.swift.
+    case ia3
+    case dora
+    case adalora
+    case prefixTuning = "prefix_tuning"
+
+    /// Whether the adapter changes the base model's Linear layers (all but soft prompts and
+    /// prefixes): a request stacks at most one of these with at most one soft prompt or prefix.
+    public var changesWeights: Bool { self != .promptTuning && self != .prefixTuning }
 }
 
 /// LoRA settings from a PEFT `adapter_config.json` (peft_type "LORA").
@@ -21,12 +30,15 @@ public struct LoRAConfig: Sendable, Equatable {
     public var layersToTransform: [Int]?
     public var layersPattern: [String] = []
     public var excludeModules: Targets?
+    /// DoRA (`use_dora`): see DoRA.swift.
+    public var useDoRA = false
 
     public static func == (a: LoRAConfig, b: LoRAConfig) -> Bool {
         a.r == b.r && a.loraAlpha == b.loraAlpha && a.targets == b.targets && a.useRSLoRA == b.useRSLoRA
             && a.rankPattern.map(\.0) == b.rankPattern.map(\.0) && a.rankPattern.map(\.1) == b.rankPattern.map(\.1)
             && a.alphaPattern.map(\.0) == b.alphaPattern.map(\.0) && a.alphaPattern.map(\.1) == b.alphaPattern.map(\.1)
             && a.layersToTransform == b.layersToTransform && a.layersPattern == b.layersPattern && a.excludeModules == b.excludeModules
+            && a.useDoRA == b.useDoRA
     }
 }
 
@@ -40,9 +52,18 @@ public struct PromptTuningConfig: Sendable, Equatable {
 public enum PEFTConfig: Sendable, Equatable {
     case lora(LoRAConfig)
     case promptTuning(PromptTuningConfig)
+    case ia3(IA3Config)
+    case adalora(AdaLoRAConfig)
+    case prefixTuning(PrefixTuningConfig)
 
     public var kind: AdapterKind {
-        switch self { case .lora: .lora; case .promptTuning: .promptTuning }
+        switch self {
+        case .lora(let l): l.useDoRA ? .dora : .lora
+        case .promptTuning: .promptTuning
+        case .ia3: .ia3
+        case .adalora: .adalora
+        case .prefixTuning: .prefixTuning
+        }
     }
 
     /// Parses and checks `adapter_config.json`. Settings we cannot honour exactly are refused,
@@ -60,12 +81,15 @@ public enum PEFTConfig: Sendable, Equatable {
         switch peftType {
         case "LORA": return .lora(try parseLoRA(json))
         case "PROMPT_TUNING", "P_TUNING": return .promptTuning(try parsePrompt(json))
+        case "IA3": return .ia3(try parseIA3(json))
+        case "ADALORA": return .adalora(try parseAdaLoRA(json))
+        case "PREFIX_TUNING": return .prefixTuning(try parsePrefix(json))
         default:
-            throw .unsupported("peft_type \(peftType) is not supported; AdapterServe serves LORA, PROMPT_TUNING and P_TUNING adapters")
+            throw .unsupported("peft_type \(peftType) is not supported; AdapterServe serves LORA (with or without use_dora), ADALORA, IA3, PREFIX_TUNING, PROMPT_TUNING and P_TUNING adapters")
         }
     }
 
-    private static func truthy(_ v: Any?) -> Bool {
+    static func truthy(_ v: Any?) -> Bool {
         switch v {
         case nil, is NSNull: false
         case let b as Bool: b
@@ -77,9 +101,8 @@ public enum PEFTConfig: Sendable, Equatable {
         }
     }
 
-    private static func parseLoRA(_ json: [String: Any]) throws(AdapterError) -> LoRAConfig {
+    static func parseLoRA(_ json: [String: Any]) throws(AdapterError) -> LoRAConfig {
         let refused: [(String, String)] = [
-            ("use_dora", "DoRA (use_dora) is not supported"),
             ("modules_to_save", "modules_to_save (fully fine-tuned extra modules) is not supported"),
             ("fan_in_fan_out", "fan_in_fan_out is for Conv1D models, not T5"),
             ("lora_bias", "LoRA bias on lora_B (lora_bias) is not supported"),
@@ -103,6 +126,7 @@ public enum PEFTConfig: Sendable, Equatable {
         c.r = r
         if let a = json["lora_alpha"] as? NSNumber { c.loraAlpha = a.doubleValue }
         c.useRSLoRA = (json["use_rslora"] as? Bool) ?? false
+        c.useDoRA = (json["use_dora"] as? Bool) ?? false
         c.targets = try parseTargets(json["target_modules"], field: "target_modules") ?? .names(["q", "v"])
         if truthy(json["exclude_modules"]) { c.excludeModules = try parseTargets(json["exclude_modules"], field: "exclude_modules") }
         if let rp = json["rank_pattern"] as? [String: Any] {
@@ -136,7 +160,7 @@ public enum PEFTConfig: Sendable, Equatable {
         return c
     }
 
-    private static func parseTargets(_ value: Any?, field: String) throws(AdapterError) -> LoRAConfig.Targets? {
+    static func parseTargets(_ value: Any?, field: String) throws(AdapterError) -> LoRAConfig.Targets? {
         switch value {
         case nil, is NSNull: return nil
         case let s as String:

@@ -190,8 +190,8 @@ public final class AdapterServeService: @unchecked Sendable {
             }
         }
         if !evicted.isEmpty { return .needsLoading(evicted, then: { [weak self] in self?.resolve(names: names) ?? .ready(nil) }) }
-        if parts.filter({ $0.info.kind == .lora }).count > 1 || parts.filter({ $0.info.kind == .promptTuning }).count > 1 {
-            return .failed(.unprocessable("invalid_adapter_combination", "a request can stack at most one LoRA and one soft prompt"))
+        if parts.filter({ $0.info.kind.changesWeights }).count > 1 || parts.filter({ !$0.info.kind.changesWeights }).count > 1 {
+            return .failed(.unprocessable("invalid_adapter_combination", "a request can stack at most one weight adapter (LoRA, DoRA, AdaLoRA or IA3) and one soft prompt or prefix"))
         }
         let weights = AdapterWeights.combine(parts.map(\.weights))!
         return .ready(ResolvedAdapter(name: names.joined(separator: "+"),

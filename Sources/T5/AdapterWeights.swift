@@ -5,11 +5,14 @@ public struct LowRankDelta: Sendable {
     public let a: Tensor   // (r, in_features)   lora_A.weight
     public let b: Tensor   // (out_features, r)  lora_B.weight
     public let scale: Float
+    /// DoRA: m / ||W + scale·B·A|| per output row (out_features), fixed at load; nil for plain LoRA.
+    public let magnitudeScale: [Float]?
     public var rank: Int { a.shape[0] }
 
-    public init(a: Tensor, b: Tensor, scale: Float) {
+    public init(a: Tensor, b: Tensor, scale: Float, magnitudeScale: [Float]? = nil) {
         precondition(a.shape.count == 2 && b.shape.count == 2 && a.shape[0] == b.shape[1])
-        self.a = a; self.b = b; self.scale = scale
+        precondition(magnitudeScale == nil || magnitudeScale!.count == b.shape[0])
+        self.a = a; self.b = b; self.scale = scale; self.magnitudeScale = magnitudeScale
     }
 }
 
@@ -21,10 +24,16 @@ public final class AdapterWeights: Sendable {
     /// Indexed by `T5ForConditionalGeneration.linearSites`; nil where the adapter adds nothing.
     public let deltas: [LowRankDelta?]
     public let promptEmbeddings: Tensor?   // (num_virtual_tokens, d_model)
+    /// IA3 vectors, indexed like `deltas` (empty when the adapter has none).
+    public let ia3: [IA3Scale?]
+    /// Prefix tuning: key/value rows ahead of every decoder self-attention cache.
+    public let prefix: DecoderPrefix?
 
-    public init(deltas: [LowRankDelta?], promptEmbeddings: Tensor?) {
+    public init(deltas: [LowRankDelta?], promptEmbeddings: Tensor?, ia3: [IA3Scale?] = [], prefix: DecoderPrefix? = nil) {
         self.deltas = deltas
         self.promptEmbeddings = promptEmbeddings
+        self.ia3 = ia3
+        self.prefix = prefix
     }
 
     public var promptLength: Int { promptEmbeddings?.shape[0] ?? 0 }
@@ -35,17 +44,27 @@ public final class AdapterWeights: Sendable {
         if parts.count == 1 { return first }
         var deltas = [LowRankDelta?](repeating: nil, count: parts.map(\.deltas.count).max() ?? 0)
         var prompt: Tensor?
+        var ia3 = [IA3Scale?](repeating: nil, count: parts.map(\.ia3.count).max() ?? 0)
+        var prefix: DecoderPrefix?
         for part in parts {
             for (i, d) in part.deltas.enumerated() where d != nil {
                 precondition(deltas[i] == nil, "two adapters target the same module")
                 deltas[i] = d
+            }
+            for (i, v) in part.ia3.enumerated() where v != nil {
+                precondition(ia3[i] == nil, "two IA3 adapters target the same module")
+                ia3[i] = v
+            }
+            if let p = part.prefix {
+                precondition(prefix == nil, "two prefixes in one request")
+                prefix = p
             }
             if let p = part.promptEmbeddings {
                 precondition(prompt == nil, "two soft prompts in one request")
                 prompt = p
             }
         }
-        return AdapterWeights(deltas: deltas, promptEmbeddings: prompt)
+        return AdapterWeights(deltas: deltas, promptEmbeddings: prompt, ia3: ia3, prefix: prefix)
     }
 }
 

@@ -39,5 +39,13 @@ public struct DecoderState: Sendable {
         empty.reserveCapacity(reserve * inner)
         selfKeys = Array(repeating: empty, count: layers)
         selfValues = Array(repeating: empty, count: layers)
+        // Prefix tuning: the prefix is the cache's first positions (AdapterMethods.swift).
+        if let prefix = encoded.adapter?.prefix {
+            for l in 0..<layers {
+                selfKeys[l].append(contentsOf: prefix.keys[l])
+                selfValues[l].append(contentsOf: prefix.values[l])
+            }
+            length = prefix.length
+        }
     }
 }

@@ -18,12 +18,26 @@ public struct Linear: Sendable {
     /// y (rows, out) = x (rows, in) · W^T + Σ_segments scale · (x A^T) B^T
     public func forward(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>,
                         segments: RowSegments) {
+        guard segments.hasAdapters else {
+            weight.multiply(x, m: rows, into: y)
+            return
+        }
+        // IA3 on a feed-forward layer scales its input (AdapterMethods.swift).
+        if let scaled = ia3ScaledInput(x, rows: rows, segments: segments) {
+            scaled.withUnsafeBufferPointer { forwardAdapted($0.baseAddress!, rows: rows, into: y, segments: segments) }
+        } else {
+            forwardAdapted(x, rows: rows, into: y, segments: segments)
+        }
+    }
+
+    private func forwardAdapted(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>,
+                                segments: RowSegments) {
         weight.multiply(x, m: rows, into: y)
-        guard segments.hasAdapters else { return }
         for seg in segments.segments {
             guard let deltas = seg.adapter?.deltas, site < deltas.count, let delta = deltas[site] else { continue }
             applyDelta(delta, x + seg.start * inFeatures, rows: seg.count, y + seg.start * outFeatures)
         }
+        applyIA3Output(y, segments: segments)
     }
 
     private func applyDelta(_ d: LowRankDelta, _ x: UnsafePointer<Float>, rows: Int, _ y: UnsafeMutablePointer<Float>) {
@@ -43,7 +57,11 @@ public struct Linear: Sendable {
                 }
             }
         }
-        for i in 0..<(rows * outFeatures) { y[i] += u[i] * d.scale }
+        if let g = d.magnitudeScale {
+            Self.addDoRA(y, u, rows: rows, out: outFeatures, scale: d.scale, g: g)
+        } else {
+            for i in 0..<(rows * outFeatures) { y[i] += u[i] * d.scale }
+        }
     }
 }
 

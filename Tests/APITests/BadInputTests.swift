@@ -112,9 +112,10 @@ import Testing
                                          : .f32(i.name, shape: i.shape, values: v)
             })), "adapter_base_mismatch"),
             ("config not JSON", try adapterDir(config: Data("nope".utf8), weights: real), "invalid_adapter"),
-            ("unsupported config", try adapterDir(config: Data(#"{"peft_type":"LORA","task_type":"SEQ_2_SEQ_LM","r":8,"target_modules":["q","v"],"use_dora":true}"#.utf8), weights: real), "unsupported_adapter"),
+            ("unsupported config", try adapterDir(config: Data(#"{"peft_type":"LORA","task_type":"SEQ_2_SEQ_LM","r":8,"target_modules":["q","v"],"modules_to_save":["lm_head"]}"#.utf8), weights: real), "unsupported_adapter"),
         ]
-        cases.append(("prefix tuning", try adapterDir(config: Data(#"{"peft_type":"PREFIX_TUNING","task_type":"SEQ_2_SEQ_LM","num_virtual_tokens":4}"#.utf8), weights: real), "unsupported_adapter"))
+        // PEFT's default prefix sizes (num_layers from the encoder's 2) do not fit the 3-layer decoder.
+        cases.append(("prefix tuning with PEFT's default sizes", try adapterDir(config: Data(#"{"peft_type":"PREFIX_TUNING","task_type":"SEQ_2_SEQ_LM","num_virtual_tokens":4}"#.utf8), weights: real), "adapter_base_mismatch"))
         for (label, dir, code) in cases {
             let r = try live.upload("victim", from: dir)
             #expect((400..<500).contains(r.status), "\(label): \(r.status) \(r.text)")

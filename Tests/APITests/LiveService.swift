@@ -82,8 +82,11 @@ struct Reference {
     let params: [String: Any]
     let tokenIDs: [Int32]
 
-    static func all() -> [Reference] {
-        guard let data = try? Data(contentsOf: Paths.tinyFlan.appendingPathComponent("expected.json")),
+    /// expected.json (base, LoRA, soft prompts) and expected-methods.json (IA3, DoRA, AdaLoRA).
+    static func all() -> [Reference] { load("expected.json") + load("expected-methods.json") }
+
+    static func load(_ file: String) -> [Reference] {
+        guard let data = try? Data(contentsOf: Paths.tinyFlan.appendingPathComponent(file)),
               let json = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
               let cases = json["cases"] as? [[String: Any]] else { return [] }
         return cases.map { Reference(id: $0["id"] as! String, adapters: $0["adapters"] as? [String] ?? [],

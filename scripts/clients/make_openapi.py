@@ -38,7 +38,7 @@ def errors(codes, openai=False):
 GEN = {"400", "404", "405", "413", "422", "503", "504"}
 
 adapter_ref = {"type": "object", "required": ["name", "kind", "sha256"], "properties": {
-    "name": {"type": "string"}, "kind": {"type": "string", "description": "lora, prompt_tuning, or two joined by + when stacked"},
+    "name": {"type": "string"}, "kind": {"type": "string", "description": "lora, dora, adalora, ia3, prompt_tuning, prefix_tuning, or two joined by + when stacked"},
     "sha256": {"type": "string"}}}
 gen_params = {"type": "object", "additionalProperties": False,
   "description": "Decoding settings with transformers' GenerationConfig names and defaults.",
@@ -51,7 +51,7 @@ gen_params = {"type": "object", "additionalProperties": False,
     "length_penalty": {"type": "number", "default": 1},
     "early_stopping": {"oneOf": [{"type": "boolean"}, {"const": "never"}], "default": False}}}
 adapter = {"type": "object", "required": ["name", "kind", "sha256", "parameter_count", "bytes", "created_at", "loaded", "pinned", "tasks"],
-  "properties": {"name": {"type": "string"}, "kind": {"type": "string", "enum": ["lora", "prompt_tuning"]}, "sha256": {"type": "string"},
+  "properties": {"name": {"type": "string"}, "kind": {"type": "string", "enum": ["lora", "dora", "adalora", "ia3", "prompt_tuning", "prefix_tuning"]}, "sha256": {"type": "string"},
     "parameter_count": {"type": "integer"}, "bytes": {"type": "integer"}, "created_at": {"type": "string", "format": "date-time"},
     "loaded": {"type": "boolean"}, "pinned": {"type": "boolean"}, "tasks": {"type": "array", "items": {"type": "string"}},
     "rank": {"type": "integer"}, "target_modules": {"type": "array", "items": {"type": "string"}},
