@@ -22,10 +22,10 @@ def err(desc, openai=False, retry=False, allow=False):
     return resp(desc, ref("OpenAIError" if openai else "Error"), headers=h)
 def errors(codes, openai=False):
     d = {"400": "The request is malformed or a field is invalid; the message names it.",
-         "401": "The admin token is missing or wrong (only when an admin token is configured).",
+         "401": "Credentials are missing or wrong: the admin token on admin calls (when one is configured), an API key on the others (when keys are configured).",
          "404": "The named adapter, task or model does not exist.",
          "405": "The method is not allowed on this path; Allow lists those that are.",
-         "409": "The name is taken (PUT without ?replace=true) or the adapter still serves a task.",
+         "409": "The name is taken (PUT without ?replace=true), the adapter still serves a task, or its path in the store is a symbolic link.",
          "413": "The body is larger than the server's limit.",
          "422": "The request is well-formed but cannot be served (parameters out of range, input too long, invalid adapter).",
          "503": "The queue is full, or the server is starting or draining; retry after Retry-After seconds.",
@@ -35,7 +35,7 @@ def errors(codes, openai=False):
     for c in codes:
         out[str(c)] = err(d[str(c)], openai, retry=(c == 503), allow=(c == 405))
     return out
-GEN = {"400", "404", "405", "413", "422", "503", "504"}
+GEN = {"400", "401", "404", "405", "413", "422", "503", "504"}
 
 adapter_ref = {"type": "object", "required": ["name", "kind", "sha256"], "properties": {
     "name": {"type": "string"}, "kind": {"type": "string", "description": "lora, dora, adalora, ia3, prompt_tuning, prefix_tuning, or two joined by + when stacked"},
@@ -172,9 +172,9 @@ paths = {
    "requestBody": body(ref("EvaluateRequest")),
    "responses": {"200": resp("One row per candidate.", ref("EvaluateResponse")), **errors(sorted(GEN))}}},
  "/v1/adapters": {"get": {"operationId": "listAdapters", "summary": "Every stored adapter.",
-   "responses": {"200": resp("The adapters.", {"type": "object", "required": ["adapters"], "properties": {"adapters": {"type": "array", "items": ref("Adapter")}}}), **errors([405])}}},
+   "responses": {"200": resp("The adapters.", {"type": "object", "required": ["adapters"], "properties": {"adapters": {"type": "array", "items": ref("Adapter")}}}), **errors([401, 405])}}},
  "/v1/adapters/{name}": {"parameters": [name_param],
-   "get": {"operationId": "getAdapter", "summary": "One adapter.", "responses": {"200": resp("The adapter.", ref("Adapter")), **errors([404, 405])}},
+   "get": {"operationId": "getAdapter", "summary": "One adapter.", "responses": {"200": resp("The adapter.", ref("Adapter")), **errors([400, 401, 404, 405, 409])}},
    "put": {"operationId": "putAdapter", "summary": "Upload a PEFT adapter directory (multipart/form-data, .tar or .tar.gz).", "security": auth,
      "parameters": [{"name": "replace", "in": "query", "required": False, "schema": {"type": "string", "enum": ["true", "false", "1", "0", "yes", "no"]}}],
      "requestBody": {"required": True, "content": {
@@ -186,15 +186,15 @@ paths = {
      "responses": {"201": resp("Stored and available.", ref("Adapter")), **errors([400, 401, 405, 409, 413, 422, 503, 507])}},
    "delete": {"operationId": "deleteAdapter", "summary": "Delete an adapter (?force=true also removes its task routes).", "security": auth,
      "parameters": [{"name": "force", "in": "query", "required": False, "schema": {"type": "string", "enum": ["true", "false", "1", "0", "yes", "no"]}}],
-     "responses": {"204": resp("Deleted."), **errors([401, 404, 405, 409, 503])}}},
+     "responses": {"204": resp("Deleted."), **errors([400, 401, 404, 405, 409, 503])}}},
  "/v1/adapters/{name}/activate": {"parameters": [name_param],
    "post": {"operationId": "activateAdapter", "summary": "Route a task to this adapter (pins it in memory).", "security": auth,
      "requestBody": body({"type": "object", "required": ["task"], "additionalProperties": False, "properties": {"task": {"type": "string", "minLength": 1, "maxLength": 64}}}),
      "responses": {"200": resp("Activated.", {"type": "object", "required": ["task", "adapter"], "properties": {"task": {"type": "string"}, "adapter": {"type": "string"}}}),
-                   **errors([400, 401, 404, 405, 503])}}},
+                   **errors([400, 401, 404, 405, 409, 503])}}},
  "/v1/tasks": {"get": {"operationId": "listTasks", "summary": "Task to adapter routes.",
    "responses": {"200": resp("The routes.", {"type": "object", "required": ["tasks"], "properties": {"tasks": {"type": "array", "items": {
-       "type": "object", "required": ["task", "adapter"], "properties": {"task": {"type": "string"}, "adapter": {"type": "string"}}}}}}), **errors([405])}}},
+       "type": "object", "required": ["task", "adapter"], "properties": {"task": {"type": "string"}, "adapter": {"type": "string"}}}}}}), **errors([401, 405])}}},
  "/v1/tasks/{task}": {"parameters": [task_param],
    "delete": {"operationId": "deleteTask", "summary": "Remove a task route.", "security": auth,
      "responses": {"204": resp("Removed."), **errors([401, 404, 405, 503])}}},
@@ -206,10 +206,10 @@ paths = {
    "responses": {"200": resp("The chat completion.", ref("ChatCompletion"), headers=x_adapter), **errors(sorted(GEN), openai=True)}}},
  "/v1/models": {"get": {"operationId": "listModels", "summary": "The base model and every adapter (with parent = the base).",
    "responses": {"200": resp("The models.", {"type": "object", "required": ["object", "data"], "properties": {"object": {"const": "list"}, "data": {"type": "array", "items": ref("Model")}}}),
-                 **errors([405], openai=True)}}},
+                 **errors([401, 405], openai=True)}}},
  "/v1/models/{model}": {"parameters": [model_param],
    "get": {"operationId": "retrieveModel", "summary": "One model: the base (its id or \"base\") or an adapter.",
-     "responses": {"200": resp("The model.", ref("Model")), **errors([404, 405], openai=True)}}},
+     "responses": {"200": resp("The model.", ref("Model")), **errors([401, 404, 405], openai=True)}}},
 }
 doc = {
  "openapi": "3.1.0",
