@@ -170,8 +170,9 @@ public enum LoRACombine {
               let json = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
             throw .invalid("\(directory.path) has no readable \(PEFTAdapter.configFile)")
         }
-        guard case .lora(let config) = try PEFTConfig.parse(data) else {
-            throw .unsupported("\(directory.path) is a soft prompt (prompt tuning); only LoRA adapters can be combined")
+        let parsed = try PEFTConfig.parse(data)
+        guard case .lora(let config) = parsed, !config.useDoRA else {
+            throw .unsupported("\(directory.path) is \(parsed.kind == .promptTuning ? "a soft prompt (prompt tuning)" : "a \(parsed.kind.rawValue) adapter"); only plain LoRA adapters can be combined")
         }
         let st: SafeTensors
         do { st = try SafeTensors(mapping: directory.appendingPathComponent(PEFTAdapter.weightsFile).path) } catch { throw .invalid(error.message) }

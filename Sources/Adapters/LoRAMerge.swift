@@ -30,8 +30,14 @@ public enum LoRAMerge {
         let base: T5ForConditionalGeneration
         do { base = try T5ForConditionalGeneration(directory: model) } catch { throw .invalid("--model \(model.path): \(error.message)") }
         let loaded = try PEFTAdapter.load(directory: adapter, base: base)
-        guard loaded.config.kind == .lora else {
-            throw .unsupported("\(adapter.path) is a soft prompt (prompt tuning): it adds virtual tokens to the input rather than changing weights, so there is nothing to merge into the base; serve it as an adapter instead")
+        switch loaded.config.kind {
+        case .lora: break
+        case .promptTuning, .prefixTuning:
+            throw .unsupported("\(adapter.path) is a \(loaded.config.kind == .promptTuning ? "soft prompt (prompt tuning)" : "prefix (prefix tuning)"): it adds virtual tokens or key/value prefixes rather than changing weights, so there is nothing to merge into the base; serve it as an adapter instead")
+        case .dora, .ia3, .adalora:
+            // PEFT can merge these, but `merge` reproduces only LoRA's merge_and_unload so far:
+            // refusing beats writing a model that silently differs from PEFT's.
+            throw .unsupported("\(adapter.path) is a \(loaded.config.kind.rawValue) adapter; merge supports plain LoRA adapters only for now (serve it as an adapter instead)")
         }
         let tensors = try checkpointTensors(model)
         var entries: [SafeTensorsWriter.Entry] = []

@@ -89,6 +89,10 @@ import SafeTensors
         #expect {
             try LoRACombine.combine(adapters: [qv, prompt], weights: [1, 1], combination: .cat, out: scratch.appendingPathComponent("b"))
         } throws: { "\($0)".contains("soft prompt") }
+        let dora = MergeFixtures.adapter("tiny-flan", "dora-qv")
+        #expect {
+            try LoRACombine.combine(adapters: [qv, dora], weights: [1, 1], combination: .cat, out: scratch.appendingPathComponent("d"))
+        } throws: { "\($0)".contains("dora adapter; only plain LoRA") }
         // cat of one adapter is PEFT's linear: weight w gives A * sign(w) sqrt|w s| and B * sqrt|w s|.
         let summary = try LoRACombine.combine(adapters: [qv], weights: [0.5], combination: .cat, out: scratch.appendingPathComponent("c"))
         #expect(summary.combination == .linear && summary.rank == 32)

@@ -82,6 +82,20 @@ import SafeTensors
         #expect(!FileManager.default.fileExists(atPath: out.path))
     }
 
+    /// DoRA, IA3 and AdaLoRA change weights too, but merge reproduces only LoRA's
+    /// merge_and_unload: it refuses them rather than write a model that differs from PEFT's.
+    @Test(arguments: ["dora-qv", "ia3-all", "adalora-qvwo", "prefix-6"])
+    func otherMethodsAreRefused(_ name: String) throws {
+        let scratch = try MergeFixtures.scratch()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let out = scratch.appendingPathComponent("out")
+        #expect {
+            try LoRAMerge.merge(model: MergeFixtures.models.appendingPathComponent("tiny-flan"),
+                                adapter: MergeFixtures.adapter("tiny-flan", name), out: out)
+        } throws: { ($0 as? AdapterError)?.code == "unsupported_adapter" && "\($0)".contains(name.hasPrefix("prefix") ? "prefix tuning" : "plain LoRA") }
+        #expect(!FileManager.default.fileExists(atPath: out.path))
+    }
+
     /// A non-empty --out is never overwritten.
     @Test func existingOutputIsLeftAlone() throws {
         let scratch = try MergeFixtures.scratch()
