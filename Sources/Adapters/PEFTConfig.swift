@@ -101,6 +101,14 @@ public enum PEFTConfig: Sendable, Equatable {
         }
     }
 
+    /// A field that is present (and not null) must have the type PEFT writes: a string "16" for
+    /// lora_alpha is an error, never silently the default.
+    static func typed<T>(_ json: [String: Any], _ key: String, as: T.Type, _ what: String) throws(AdapterError) -> T? {
+        guard let value = json[key], !(value is NSNull) else { return nil }
+        guard let typed = value as? T else { throw .invalid("adapter_config.json: \(key) must be \(what)") }
+        return typed
+    }
+
     static func parseLoRA(_ json: [String: Any]) throws(AdapterError) -> LoRAConfig {
         let refused: [(String, String)] = [
             ("modules_to_save", "modules_to_save (fully fine-tuned extra modules) is not supported"),
@@ -124,9 +132,9 @@ public enum PEFTConfig: Sendable, Equatable {
             throw .invalid("adapter_config.json: r must be a positive integer")
         }
         c.r = r
-        if let a = json["lora_alpha"] as? NSNumber { c.loraAlpha = a.doubleValue }
-        c.useRSLoRA = (json["use_rslora"] as? Bool) ?? false
-        c.useDoRA = (json["use_dora"] as? Bool) ?? false
+        if let a = try typed(json, "lora_alpha", as: NSNumber.self, "a number") { c.loraAlpha = a.doubleValue }
+        c.useRSLoRA = try typed(json, "use_rslora", as: Bool.self, "true or false") ?? false
+        c.useDoRA = try typed(json, "use_dora", as: Bool.self, "true or false") ?? false
         c.targets = try parseTargets(json["target_modules"], field: "target_modules") ?? .names(["q", "v"])
         if truthy(json["exclude_modules"]) { c.excludeModules = try parseTargets(json["exclude_modules"], field: "exclude_modules") }
         if let rp = json["rank_pattern"] as? [String: Any] {

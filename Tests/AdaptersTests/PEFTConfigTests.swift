@@ -28,6 +28,11 @@ import Testing
         #expect(refusal(#"{"peft_type":"LORA","r":8,"target_modules":"(unclosed"}"#)?.message.contains("regular expression") == true)
         #expect(refusal("not json")?.code == "invalid_adapter")
         #expect(refusal(#"{"r":8}"#)?.message.contains("peft_type") == true)
+        // A field of the wrong type is an error, not silently the default (lora_alpha 8).
+        #expect(refusal("{\(base),\"lora_alpha\":\"16\"}")?.message.contains("lora_alpha must be a number") == true)
+        #expect(refusal("{\(base),\"use_rslora\":\"yes\"}")?.message.contains("use_rslora must be true or false") == true)
+        #expect(refusal("{\(base),\"use_dora\":1.5}")?.message.contains("use_dora") == true)
+        #expect(refusal("{\(base),\"lora_alpha\":null}") == nil)
     }
 
     @Test func promptConfigParses() throws {
