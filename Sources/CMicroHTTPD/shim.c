@@ -262,6 +262,96 @@ static int same_address(const struct sockaddr_storage *a, const struct sockaddr_
   return 0;
 }
 
+static int is_tchar(unsigned char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+static int syntax_error(const char **code, const char *which, char *message, size_t message_len, const char *text, int status) {
+  *code = which;
+  snprintf(message, message_len, "%s", text);
+  return status;
+}
+
+/* The request line and header lines that libmicrohttpd 0.9.75 would answer with its own HTML
+ * page, or by closing the connection without a word (RFC 9112 asks for a 400 on each): a request
+ * line that is not METHOD SP target SP HTTP-version (400; 505 for a version other than HTTP/1.0
+ * or HTTP/1.1), a header line without a colon, with whitespace before the colon, a name that is
+ * not a token or a folded continuation line (400), a Transfer-Encoding other than chunked (501),
+ * and HTTP/1.1 without Host (400). Leading empty lines are skipped, as libmicrohttpd does.
+ * Returns 0 when fine, else the status. */
+static int check_syntax(const char *head, size_t len, const char **code, char *message, size_t message_len) {
+  size_t pos = 0;
+  while (pos < len && (head[pos] == '\r' || head[pos] == '\n')) pos++;
+  const char *line = head + pos;
+  const char *nl = pos < len ? memchr(line, '\n', len - pos) : NULL;
+  if (nl == NULL) {
+    return 0;
+  }
+  size_t n = (size_t) (nl - line);
+  if (n > 0 && line[n - 1] == '\r') n--;
+  const char *sp1 = memchr(line, ' ', n);
+  const char *sp2 = sp1 != NULL ? memchr(sp1 + 1, ' ', n - (size_t) (sp1 + 1 - line)) : NULL;
+  if (sp1 == NULL || sp2 == NULL || sp1 == line || sp2 == sp1 + 1) {
+    return syntax_error(code, "invalid_request_line", message, message_len,
+                        "the request line must be METHOD SP target SP HTTP/1.1", 400);
+  }
+  for (const char *c = line; c < sp1; c++) {
+    if (!is_tchar((unsigned char) *c)) {
+      return syntax_error(code, "invalid_method", message, message_len, "the request method is not a valid token", 400);
+    }
+  }
+  const char *version = sp2 + 1;
+  size_t vlen = (size_t) (line + n - version);
+  int http11 = vlen == 8 && memcmp(version, "HTTP/1.1", 8) == 0;
+  if (!http11 && !(vlen == 8 && memcmp(version, "HTTP/1.0", 8) == 0)) {
+    if (vlen >= 5 && memcmp(version, "HTTP/", 5) == 0) {
+      return syntax_error(code, "http_version_not_supported", message, message_len,
+                          "only HTTP versions 1.0 and 1.1 are served", 505);
+    }
+    return syntax_error(code, "invalid_request_line", message, message_len,
+                        "the request line must end with the HTTP version (HTTP/1.1)", 400);
+  }
+  int have_host = 0;
+  for (const char *start = nl + 1; start < head + len;) {
+    const char *end = memchr(start, '\n', len - (size_t) (start - head));
+    if (end == NULL) break;
+    size_t m = (size_t) (end - start);
+    if (m > 0 && start[m - 1] == '\r') m--;
+    if (m == 0) break;   /* the empty line that ends the block */
+    if (start[0] == ' ' || start[0] == '\t') {
+      return syntax_error(code, "invalid_header", message, message_len, "folded (continued) header lines are not accepted", 400);
+    }
+    const char *colon = memchr(start, ':', m);
+    if (colon == NULL || colon == start) {
+      return syntax_error(code, "invalid_header", message, message_len, "a header line has no name or no colon", 400);
+    }
+    if (colon[-1] == ' ' || colon[-1] == '\t') {
+      return syntax_error(code, "invalid_header", message, message_len, "whitespace between a header name and its colon is not allowed", 400);
+    }
+    for (const char *c = start; c < colon; c++) {
+      if (!is_tchar((unsigned char) *c)) {
+        return syntax_error(code, "invalid_header", message, message_len, "a header name is not a valid token", 400);
+      }
+    }
+    size_t name_len = (size_t) (colon - start);
+    const char *v = colon + 1, *v_end = start + m;
+    while (v < v_end && (*v == ' ' || *v == '\t')) v++;
+    while (v_end > v && (v_end[-1] == ' ' || v_end[-1] == '\t')) v_end--;
+    if (name_len == 4 && strncasecmp(start, "host", 4) == 0) {
+      have_host = 1;
+    } else if (name_len == 17 && strncasecmp(start, "transfer-encoding", 17) == 0
+               && !(v_end - v == 7 && strncasecmp(v, "chunked", 7) == 0)) {
+      return syntax_error(code, "unsupported_transfer_encoding", message, message_len,
+                          "only Transfer-Encoding: chunked is supported", 501);
+    }
+    start = end + 1;
+  }
+  if (http11 && !have_host) {
+    return syntax_error(code, "missing_host", message, message_len, "a Host header is required (HTTP/1.1)", 400);
+  }
+  return 0;
+}
+
 /* The framing headers of a complete header block, checked the way libmicrohttpd would reject
  * them, so the one response is ours. libmicrohttpd 0.9.75 answers a bad or overflowing
  * Content-Length from parse_connection_headers(), whose caller then overwrites the connection
@@ -331,6 +421,8 @@ static const char *reason_for(int status) {
   case 408: return "Request Timeout";
   case 413: return "Content Too Large";
   case 431: return "Request Header Fields Too Large";
+  case 501: return "Not Implemented";
+  case 505: return "HTTP Version Not Supported";
   default: return "Error";
   }
 }
@@ -436,7 +528,10 @@ static int gate_inspect(struct adapter_serve_daemon *d, struct gated *g) {
   }
   const char *code = NULL;
   char message[200];
-  int status = check_framing(buf, (size_t) (end - buf), d->max_body, &code, message, sizeof message);
+  int status = check_syntax(buf, (size_t) (end - buf), &code, message, sizeof message);
+  if (status == 0) {
+    status = check_framing(buf, (size_t) (end - buf), d->max_body, &code, message, sizeof message);
+  }
   free(buf);
   if (status != 0) {
     answer_and_close(g->fd, status, reason_for(status), code, message);

@@ -49,6 +49,42 @@ extension LiveServerTests {
             }
         }
 
+        /// Request lines and header lines that libmicrohttpd answered with its HTML page, or by
+        /// closing without a word, get one JSON answer from the gate (RFC 9112's 400/501/505).
+        @Test("Malformed request and header lines: one JSON response each",
+              arguments: [
+                  ("GARBAGE\r\n\r\n", 400, "invalid_request_line"),
+                  ("GET /echo HTTP/2.0\r\nHost: t\r\n\r\n", 505, "http_version_not_supported"),
+                  ("GET /echo\r\nHost: t\r\n\r\n", 400, "invalid_request_line"),
+                  ("G(T /echo HTTP/1.1\r\nHost: t\r\n\r\n", 400, "invalid_method"),
+                  ("GET /echo HTTP/1.1\r\nHost: t\r\nno colon here\r\n\r\n", 400, "invalid_header"),
+                  ("GET /echo HTTP/1.1\r\nHost : t\r\n\r\n", 400, "invalid_header"),
+                  ("GET /echo HTTP/1.1\r\nHost: t\r\nX-A: 1\r\n  folded\r\n\r\n", 400, "invalid_header"),
+                  ("POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n", 501, "unsupported_transfer_encoding"),
+                  ("GET /echo HTTP/1.1\r\nConnection: close\r\n\r\n", 400, "missing_host"),
+              ])
+        func malformedLines(request: String, status: Int, code: String) throws {
+            try withServer { server, _ in
+                let (bytes, response) = try exchange(server.boundPort, request)
+                #expect(statusLines(bytes) == 1, "exactly one status line: \(String(decoding: bytes, as: UTF8.self))")
+                let r = try #require(response, "no response to \(request.debugDescription)")
+                #expect(r.status == status)
+                let json = try JSONSerialization.jsonObject(with: Data(r.body)) as? [String: Any]
+                #expect((json?["error"] as? [String: Any])?["code"] as? String == code)
+            }
+        }
+
+        @Test("HTTP/1.0 without Host and Transfer-Encoding: chunked still pass the gate")
+        func soundVariants() throws {
+            try withServer { server, _ in
+                let (bytes, response) = try exchange(server.boundPort, "GET /only-get HTTP/1.0\r\n\r\n")
+                #expect(statusLines(bytes.count > 0 ? bytes : []) <= 1 && response?.status == 200, "\(String(decoding: bytes, as: UTF8.self))")
+                let (_, chunked) = try exchange(server.boundPort,
+                                                "POST /raw HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: Chunked\r\nConnection: close\r\n\r\n2\r\nhi\r\n0\r\n\r\n")
+                #expect(chunked?.status == 200 && chunked.map { String(decoding: $0.body, as: UTF8.self) } == "hi")
+            }
+        }
+
         @Test("A malformed chunk size is libmicrohttpd's single HTML 400 (documented)")
         func badChunkSize() throws {
             try withServer { server, _ in
