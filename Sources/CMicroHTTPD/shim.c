@@ -575,7 +575,7 @@ static void *monitor_main(void *arg) {
     int64_t timeout = 1000;
     for (struct gated *g = d->gate; g != NULL; g = g->next) {
       fds[n].fd = g->fd;
-      fds[n].events = POLLIN;
+      fds[n].events = POLLIN | POLLRDHUP;
       owners[n++] = (struct tracked *) (void *) g;
       if (d->header_deadline_ms > 0) {
         int64_t left = g->accepted_ms + d->header_deadline_ms - now;
@@ -630,6 +630,12 @@ static void *monitor_main(void *arg) {
       for (size_t i = first_gated; i < first_tracked; i++) {
         struct gated *g = (struct gated *) (void *) owners[i];
         if (fds[i].revents != 0 && gate_inspect(d, g)) {
+          g->fd = -1;
+        } else if (fds[i].revents & (POLLRDHUP | POLLHUP | POLLERR)) {
+          /* The client stopped sending before its header block was complete: no more bytes can
+           * come, so answer now rather than poll a readable socket until the header deadline. */
+          answer_and_close(g->fd, 400, reason_for(400), "incomplete_request",
+                           "the connection was closed for sending before the request headers were complete");
           g->fd = -1;
         }
       }

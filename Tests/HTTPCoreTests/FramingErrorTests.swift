@@ -74,6 +74,25 @@ extension LiveServerTests {
             }
         }
 
+        /// With a header deadline far beyond the test's read bound, only the half-close can
+        /// bring the answer: a client that stops sending mid-headers gets one 400 at once.
+        @Test("A client that stops sending mid-headers gets one 400, not a wait for the deadline")
+        func halfClosedMidHeaders() throws {
+            var configuration = testConfiguration(timeout: 600)
+            configuration.headerTimeoutSeconds = 600
+            try withServer(configuration) { server, _ in
+                let connection = try RawConnection(port: server.boundPort)
+                try connection.send("GET /echo HTTP/1.1\r\nHost: t\r\nX-Partial: ")
+                connection.finishSending()
+                let (bytes, ending) = connection.readUntilClosed(timeout: 30)
+                #expect(ending == .closed)
+                let r = try #require(parseFirstResponse(bytes), "no answer: \(String(decoding: bytes, as: UTF8.self))")
+                #expect(r.status == 400)
+                let json = try JSONSerialization.jsonObject(with: Data(r.body)) as? [String: Any]
+                #expect((json?["error"] as? [String: Any])?["code"] as? String == "incomplete_request")
+            }
+        }
+
         @Test("HTTP/1.0 without Host and Transfer-Encoding: chunked still pass the gate")
         func soundVariants() throws {
             try withServer { server, _ in

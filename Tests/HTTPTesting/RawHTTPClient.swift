@@ -85,6 +85,11 @@ public final class RawConnection {
         try send(Array(text.utf8))
     }
 
+    /// Ends our sending side (FIN) while still reading the server's answer.
+    public func finishSending() {
+        shutdown(fd, Int32(SHUT_WR))
+    }
+
     public enum Ending: Equatable, Sendable {
         /// The server closed (FIN or reset).
         case closed
