@@ -13,14 +13,16 @@ FIXTURE_ADAPTERS = os.path.join(TINY_MODEL, "adapters")
 
 
 def release_binary(path=None):
-    """The release binary; builds it (`swift build -c release --product adapter-serve`) if missing."""
-    binary = path or os.path.join(REPO, ".build/release/adapter-serve")
-    if not os.path.exists(binary):
-        if path:
+    """The release binary of the current tree: `swift build -c release --product adapter-serve` runs
+    every time (incremental, quick when nothing changed), so a stale binary is never the one tested.
+    An explicit path is used as given."""
+    if path:
+        if not os.path.exists(path):
             raise SystemExit(f"no adapter-serve binary at {path}")
-        print("building the release binary (swift build -c release --product adapter-serve) ...", flush=True)
-        subprocess.run(["swift", "build", "-c", "release", "--product", "adapter-serve"], cwd=REPO, check=True)
-    return binary
+        return path
+    print("building the release binary (swift build -c release --product adapter-serve) ...", flush=True)
+    subprocess.run(["swift", "build", "-c", "release", "--product", "adapter-serve"], cwd=REPO, check=True)
+    return os.path.join(REPO, ".build/release/adapter-serve")
 
 
 class Server:
