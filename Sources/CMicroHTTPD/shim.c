@@ -293,7 +293,7 @@ static int check_syntax(const char *head, size_t len, const char **code, char *m
   const char *sp2 = sp1 != NULL ? memchr(sp1 + 1, ' ', n - (size_t) (sp1 + 1 - line)) : NULL;
   if (sp1 == NULL || sp2 == NULL || sp1 == line || sp2 == sp1 + 1) {
     return syntax_error(code, "invalid_request_line", message, message_len,
-                        "the request line must be METHOD SP target SP HTTP/1.1", 400);
+                        "the request line must be a method, a target and the protocol version, separated by single spaces", 400);
   }
   for (const char *c = line; c < sp1; c++) {
     if (!is_tchar((unsigned char) *c)) {
@@ -309,7 +309,7 @@ static int check_syntax(const char *head, size_t len, const char **code, char *m
                           "only HTTP versions 1.0 and 1.1 are served", 505);
     }
     return syntax_error(code, "invalid_request_line", message, message_len,
-                        "the request line must end with the HTTP version (HTTP/1.1)", 400);
+                        "the request line must end with the protocol version, 1.0 or 1.1", 400);
   }
   int have_host = 0;
   for (const char *start = nl + 1; start < head + len;) {
@@ -347,7 +347,7 @@ static int check_syntax(const char *head, size_t len, const char **code, char *m
     start = end + 1;
   }
   if (http11 && !have_host) {
-    return syntax_error(code, "missing_host", message, message_len, "a Host header is required (HTTP/1.1)", 400);
+    return syntax_error(code, "missing_host", message, message_len, "a Host header is required in a version 1.1 request", 400);
   }
   return 0;
 }
