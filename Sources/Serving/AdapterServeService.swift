@@ -277,7 +277,10 @@ public final class AdapterServeService: @unchecked Sendable {
         _ = try store.directory(for: name)
         // Read it back now (on this thread) if it was evicted, so the route serves at once.
         do throws(AdapterError) { try registry.load(name) } catch {
-            throw error.code == "adapter_not_found" ? .notFound(error.code, error.message) : ServiceError(.internalFailure, error.code, error.message)
+            // Issue 12: stored by another replica moments ago and not adopted yet: read it now.
+            if error.code == "adapter_not_found", try adoptStored(name) {} else {
+                throw error.code == "adapter_not_found" ? .notFound(error.code, error.message) : ServiceError(.internalFailure, error.code, error.message)
+            }
         }
         try engine.apply(.activate(adapter: name, task: task))
     }

@@ -108,6 +108,28 @@ extension AdapterServeService {
         lock.lock(); storeGeneration = max(storeGeneration, generation); lock.unlock()
     }
 
+    /// Reads an adapter another replica stored that this one has not adopted yet (an activation
+    /// right after an upload through another replica), under the writer lock so that no
+    /// replacement can be half done while it is read. False when the store does not have it.
+    func adoptStored(_ name: String) throws(ServiceError) -> Bool {
+        try store.locked { () throws(ServiceError) -> Bool in
+            guard try store.exists(name) else { return false }
+            let directory = try store.directory(for: name)
+            do throws(AdapterError) {
+                let adapter = try PEFTAdapter.load(directory: directory, base: model)
+                try registry.register(name, adapter: adapter, source: directory)
+            } catch {
+                throw ServiceError(.internalFailure, error.code, "adapter '\(name)' is stored but cannot be read: \(error.message)")
+            }
+            // A re-read older than this one would not have the adapter: it must not be applied.
+            noteGeneration(AdapterStore.generationCounter(store.generationMarker()))
+            let created = Self.storedCreatedAt(store.readMetadata(name)) ?? Self.timestamp()
+            lock.lock(); createdAt[name] = created; lock.unlock()
+            logger.info("adopted adapter stored by another replica", metadata: ["adapter": "\(name)"])
+            return true
+        }
+    }
+
     /// Adopts a re-read of the shared store, on the engine thread. Damaged adapters stay on
     /// disk and out of the registry (or keep their last good version) and are reported.
     func applySync(_ s: StoreSync) throws(ServiceError) {

@@ -199,6 +199,15 @@ import Testing
         let routed = try replicas.map { try $0.summarize(#""task": "alpha-0""#) }
         #expect(routed.allSatisfy { $0.ids == routed[0].ids && $0.sha == v2 }, "\(routed)")
 
+        // An activation right after an upload through another replica does not wait for the
+        // poll: the activating replica reads the adapter from the store at once.
+        #expect(try replicas[0].put("fresh", fixture: "prompt-20").status == 201)
+        let activated = try replicas[1].activate("fresh", task: "gamma")
+        #expect(activated.status == 200, "\(activated.text)")
+        delays.append(try Self.waitUntil("upload then activation elsewhere") { replicas.allSatisfy { $0.tasks()["gamma"] == "fresh" } })
+        let fresh = try replicas.map { try $0.summarize(#""task": "gamma""#) }
+        #expect(fresh.allSatisfy { $0.ids == fresh[0].ids && $0.sha == fresh[0].sha && $0.sha != nil }, "\(fresh)")
+
         // A deletion on replica 2 (forced: the adapter serves a task) reaches every replica.
         #expect(try curl(["-X", "DELETE", replicas[2].base + "/v1/adapters/race-1?force=true"]).status == 204)
         delays.append(try Self.waitUntil("deletion") {
