@@ -61,11 +61,9 @@ public final class AdapterServeService: @unchecked Sendable {
                                  blasThreads: settings.blasThreads)
         routes = [:]
         loadStoredAdapters()
-        let registry = self.registry
-        engine.loadAdapter = { name in
-            do throws(AdapterError) { try registry.load(name); return .success(()) } catch {
-                return .failure(error.code == "adapter_not_found" ? .notFound(error.code, error.message) : ServiceError(.internalFailure, error.code, error.message))
-            }
+        engine.loadAdapter = { [weak self] name in
+            guard let self else { return .failure(ServiceError(.unavailable, "draining", "the server is shutting down")) }
+            do throws(ServiceError) { try self.reloadLocked(name); return .success(()) } catch { return .failure(error) }
         }
         engine.applyChange = { [weak self] change in
             self?.apply(change) ?? .failure(ServiceError(.unavailable, "draining", "the server is shutting down"))
@@ -276,11 +274,9 @@ public final class AdapterServeService: @unchecked Sendable {
         }
         _ = try store.directory(for: name)
         // Read it back now (on this thread) if it was evicted, so the route serves at once.
-        do throws(AdapterError) { try registry.load(name) } catch {
+        do throws(ServiceError) { try reloadLocked(name) } catch {
             // Issue 12: stored by another replica moments ago and not adopted yet: read it now.
-            if error.code == "adapter_not_found", try adoptStored(name) {} else {
-                throw error.code == "adapter_not_found" ? .notFound(error.code, error.message) : ServiceError(.internalFailure, error.code, error.message)
-            }
+            guard error.code == "adapter_not_found", try adoptStored(name) else { throw error }
         }
         try engine.apply(.activate(adapter: name, task: task))
     }

@@ -108,6 +108,17 @@ extension AdapterServeService {
         lock.lock(); storeGeneration = max(storeGeneration, generation); lock.unlock()
     }
 
+    /// Reads an evicted adapter back (loader thread, activation) under the writer lock, so that
+    /// another replica cannot be half way through replacing it: the config and the weights
+    /// read are always one version's.
+    func reloadLocked(_ name: String) throws(ServiceError) {
+        try store.locked { () throws(ServiceError) in
+            do throws(AdapterError) { try registry.load(name) } catch {
+                throw error.code == "adapter_not_found" ? .notFound(error.code, error.message) : ServiceError(.internalFailure, error.code, error.message)
+            }
+        }
+    }
+
     /// Reads an adapter another replica stored that this one has not adopted yet (an activation
     /// right after an upload through another replica), under the writer lock so that no
     /// replacement can be half done while it is read. False when the store does not have it.
