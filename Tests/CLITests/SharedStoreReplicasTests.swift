@@ -76,9 +76,9 @@ import Testing
         }
 
         /// A real summary: the generated token ids and the adapter SHA-256 it ran with.
-        func summarize(_ selector: String, newTokens: Int = 12) throws -> (ids: [Int], sha: String?) {
+        func summarize(_ selector: String, newTokens: Int = 12, beams: Int = 1) throws -> (ids: [Int], sha: String?) {
             let body = ##"{"dialogue": "#Person1#: Where is the train station? #Person2#: Two blocks north, next to the bank.", \##(selector), "##
-                + ##""return_token_ids": true, "parameters": {"max_new_tokens": \##(newTokens), "min_new_tokens": \##(newTokens)}}"##
+                + ##""return_token_ids": true, "parameters": {"max_new_tokens": \##(newTokens), "min_new_tokens": \##(newTokens), "num_beams": \##(beams)}}"##
             let r = try curl(["-X", "POST", "-H", "Content-Type: application/json", "-d", body, base + "/v1/summarize"])
             guard r.status == 200 else { throw ReplicaError("summarize on \(base) answered \(r.status): \(r.text)") }
             let json = object(r.body)
@@ -149,9 +149,9 @@ import Testing
         // (If the request is so quick that it finished before the replacement, the check below
         // still holds; it is then merely weaker. It is never timing-dependent.)
         let third = replicas[2]
-        let oldLong = try third.summarize(#""adapter": "shared""#, newTokens: 500)
+        let oldLong = try third.summarize(#""adapter": "shared""#, newTokens: 500, beams: 8)
         let inFlight = Slots<(ids: [Int], sha: String?)?>(1)
-        Thread { inFlight.set(0, try? third.summarize(#""adapter": "shared""#, newTokens: 500)) }.start()
+        Thread { inFlight.set(0, try? third.summarize(#""adapter": "shared""#, newTokens: 500, beams: 8)) }.start()
         _ = try Self.waitUntil("long request admitted on replica 2") {
             inFlight.values[0] != nil || ((try? curl([third.base + "/metrics"]))?.text ?? "").split(separator: "\n")
                 .contains { $0.hasPrefix("adapterserve_active_sequences ") && !$0.hasSuffix(" 0") && !$0.hasSuffix(" 0.0") }
@@ -160,6 +160,7 @@ import Testing
         let v2 = try #require(replicas[1].sha("shared"))
         #expect(v2 != v1)
         delays.append(try Self.waitUntil("replacement") { replicas.allSatisfy { $0.sha("shared") == v2 } })
+        print("the long request was \(inFlight.values[0] == nil ? "still decoding" : "already finished") when replica 2 adopted the replacement")
         _ = try Self.waitUntil("long request finished") { inFlight.values[0] != nil }
         let kept = try #require(inFlight.values[0] ?? nil)
         #expect(kept.sha == v1 && kept.ids == oldLong.ids, "the in-flight request changed adapter mid-generation")
