@@ -111,7 +111,7 @@ import Testing
 
     /// Runs `bodies` at the same time (released together) and returns their results in order.
     static func together<T: Sendable>(_ bodies: [@Sendable () -> T]) -> [T] {
-        let results = Slots<T>(bodies.count)
+        let results = ReplicaSlots<T>(bodies.count)
         let gate = DispatchSemaphore(value: 0)
         let group = DispatchGroup()
         for (i, body) in bodies.enumerated() {
@@ -150,7 +150,7 @@ import Testing
         // still holds; it is then merely weaker. It is never timing-dependent.)
         let third = replicas[2]
         let oldLong = try third.summarize(#""adapter": "shared""#, newTokens: 500, beams: 8)
-        let inFlight = Slots<(ids: [Int], sha: String?)?>(1)
+        let inFlight = ReplicaSlots<(ids: [Int], sha: String?)?>(1)
         Thread { inFlight.set(0, try? third.summarize(#""adapter": "shared""#, newTokens: 500, beams: 8)) }.start()
         _ = try Self.waitUntil("long request admitted on replica 2") {
             inFlight.values[0] != nil || ((try? curl([third.base + "/metrics"]))?.text ?? "").split(separator: "\n")
@@ -239,7 +239,7 @@ private func object(_ data: Data) -> [String: Any] {
 }
 
 /// Results filled in from several threads.
-final class Slots<T>: @unchecked Sendable {
+final class ReplicaSlots<T>: @unchecked Sendable {
     private let lock = NSLock()
     private var slots: [T?]
     init(_ count: Int) { slots = Array(repeating: nil, count: count) }
