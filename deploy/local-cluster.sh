@@ -11,11 +11,12 @@
 # HAProxy, checks each is 200 and that every replica answered, then stops. --bench sends REQUESTS
 # concurrent summaries of a DialogSum dialogue through HAProxy and prints the throughput.
 #
-# Note: replicas sharing one adapters directory see each other's uploads only after a restart
-# until the store polls for changes (issue 12, item 5).
+# The replicas share the adapters directory: an upload, replacement, deletion or activation made
+# through any of them reaches the others within one store poll (store_poll_seconds, 1 s). In demo
+# mode --smoke also uploads a fixture adapter through HAProxy and checks every replica serves it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-model="" tokenizer="" adapters="" replicas=3 lb_port=8100 mode=interactive bench_requests=0 new_tokens=32
+demo=0 model="" tokenizer="" adapters="" replicas=3 lb_port=8100 mode=interactive bench_requests=0 new_tokens=32
 while [ $# -gt 0 ]; do
   case "$1" in
     --model) model="$2"; shift 2 ;;
@@ -33,6 +34,7 @@ done
 [[ "$replicas" =~ ^[1-9][0-9]?$ ]] || { echo "--replicas must be 1..99" >&2; exit 64; }
 if [ -z "$model" ]; then
   model=Tests/Fixtures/models/tiny-flan
+  demo=1
   tokenizer="${tokenizer:-assets/flan-t5-base}"
   echo "demo mode: tiny random model $model (summaries are noise); pass --model DIR for real weights"
 fi
@@ -146,6 +148,36 @@ case "$mode" in
     distinct=$(printf '%s\n' "${served[@]}" | sort -u | grep -c .)
     echo "smoke: $((replicas * 2)) summaries through HAProxy answered 200, served by $distinct of $replicas replicas (${served[*]})"
     [ "$distinct" = "$replicas" ] || { echo "not every replica served" >&2; exit 1; }
+    if [ "$demo" = 1 ]; then
+      # An upload through HAProxy lands on one replica; the shared store brings it to the rest.
+      fixture=Tests/Fixtures/models/tiny-flan/adapters/lora-qv
+      name="smoke-$$"
+      code=$(curl -sS -o "$work/answer.json" -w '%{http_code}' -X PUT -F "adapter_config.json=@$fixture/adapter_config.json" \
+        -F "adapter_model.safetensors=@$fixture/adapter_model.safetensors" "$lb/v1/adapters/$name")
+      [ "$code" = 201 ] || { echo "upload through HAProxy answered $code: $(cat "$work/answer.json")" >&2; exit 1; }
+      t0=$(date +%s.%N)
+      for port in "${ports[@]}"; do
+        for _ in $(seq 1 600); do
+          [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/v1/adapters/$name")" = 200 ] && continue 2
+          sleep 0.05
+        done
+        echo "the upload never reached the replica on port $port" >&2; exit 1
+      done
+      delay=$(python3 -c "print(f'{$(date +%s.%N) - $t0:.2f}')")
+      body=$(summary_body 8 | python3 -c "import json,sys; d = json.load(sys.stdin); d['adapter'] = '$name'; d['return_token_ids'] = True; print(json.dumps(d))")
+      served=() ids=()
+      for _ in $(seq 1 $((replicas * 2))); do
+        headers=$(curl -sS -o "$work/answer.json" -D - -w '%{http_code}\n' -H 'Content-Type: application/json' -d "$body" "$lb/v1/summarize")
+        code=$(tail -1 <<<"$headers")
+        [ "$code" = 200 ] || { echo "summary with the uploaded adapter answered $code: $(cat "$work/answer.json")" >&2; exit 1; }
+        ids+=("$(python3 -c 'import json,sys; d = json.load(open(sys.argv[1])); assert d["adapter"]["name"] == sys.argv[2], d; print(d["token_ids"])' "$work/answer.json" "$name" | tr -d ' ')")
+        served+=("$(tr -d '\r' <<<"$headers" | sed -n 's/^[Xx]-[Ss]erved-[Bb]y: //p')")
+      done
+      distinct=$(printf '%s\n' "${served[@]}" | sort -u | grep -c .)
+      variants=$(printf '%s\n' "${ids[@]}" | sort -u | grep -c .)
+      echo "smoke: adapter $name uploaded through HAProxy reached all $replicas replicas within ${delay} s; $((replicas * 2)) summaries with it served by $distinct replicas, token ids identical: $([ "$variants" = 1 ] && echo yes || echo no)"
+      [ "$distinct" = "$replicas" ] && [ "$variants" = 1 ] || { echo "the uploaded adapter was not served identically by every replica" >&2; exit 1; }
+    fi
     ;;
   bench)
     body=$(summary_body "$new_tokens")

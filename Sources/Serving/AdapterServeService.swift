@@ -17,18 +17,27 @@ public final class AdapterServeService: @unchecked Sendable {
     public let store: AdapterStore
     public let engine: InferenceEngine
     let logger: Logger
-    private let lock = NSLock()
-    private var routes: [String: String]
-    private var createdAt: [String: String] = [:]
+    let lock = NSLock()
+    var routes: [String: String]
+    var createdAt: [String: String] = [:]
     private var _readiness: Readiness = .starting
     /// Adapters found on disk at start-up that could not be loaded, with the reason.
     public private(set) var skippedAdapters: [String: String] = [:]
     /// What start-up could not take as it found it (damaged routes file, routes to missing
-    /// adapters, unreadable adapters): logged as errors and listed by /readyz.
-    public private(set) var startupProblems: [String] = []
+    /// adapters, unreadable adapters): logged as errors and listed by /readyz. Each re-read of
+    /// the shared store (issue 12) replaces it with what that read found.
+    public var startupProblems: [String] {
+        lock.lock(); defer { lock.unlock() }
+        return problems
+    }
+    var problems: [String] = []
     /// Neither routes.json nor its backup could be read: not ready until a route change
     /// writes a fresh routes file, because every task would answer 404.
-    private var routesLost = false
+    var routesLost = false
+    // Issue 12, shared store: the generation of this replica's last own change (a re-read of
+    // an older store state is not applied), and the thread that polls for other replicas'.
+    var storeGeneration: UInt64 = 0
+    private var watcher: StoreWatcher?
 
     public var readiness: Readiness {
         lock.lock(); defer { lock.unlock() }
@@ -52,16 +61,18 @@ public final class AdapterServeService: @unchecked Sendable {
                                  blasThreads: settings.blasThreads)
         routes = [:]
         loadStoredAdapters()
-        let registry = self.registry
-        engine.loadAdapter = { name in
-            do throws(AdapterError) { try registry.load(name); return .success(()) } catch {
-                return .failure(error.code == "adapter_not_found" ? .notFound(error.code, error.message) : ServiceError(.internalFailure, error.code, error.message))
-            }
+        engine.loadAdapter = { [weak self] name in
+            guard let self else { return .failure(ServiceError(.unavailable, "draining", "the server is shutting down")) }
+            do throws(ServiceError) { try self.reloadLocked(name); return .success(()) } catch { return .failure(error) }
         }
         engine.applyChange = { [weak self] change in
             self?.apply(change) ?? .failure(ServiceError(.unavailable, "draining", "the server is shutting down"))
         }
         engine.start()
+        if settings.storePollSeconds > 0 {  // issue 12: adopt other replicas' changes
+            watcher = StoreWatcher(service: self, interval: settings.storePollSeconds)
+            watcher?.start()
+        }
         lock.lock(); _readiness = .ready; lock.unlock()
     }
 
@@ -82,12 +93,12 @@ public final class AdapterServeService: @unchecked Sendable {
             }
         }
         for (name, reason) in skippedAdapters.sorted(by: { $0.key < $1.key }) {
-            startupProblems.append("adapter '\(name)' was not loaded: \(reason)")
+            problems.append("adapter '\(name)' was not loaded: \(reason)")
         }
         let reading = store.readRoutes()
         for problem in reading.problems {
             logger.error("routes file", metadata: ["problem": "\(problem)"])
-            startupProblems.append(problem)
+            problems.append(problem)
         }
         routesLost = reading.unreadable
         var restored: [String: String] = [:]
@@ -98,7 +109,7 @@ public final class AdapterServeService: @unchecked Sendable {
             } else {
                 let problem = "task '\(task)' routes to adapter '\(name)', which is not loaded; the route is not served and leaves the routes file at the next route change"
                 logger.error("route to a missing adapter", metadata: ["task": "\(task)", "adapter": "\(name)"])
-                startupProblems.append(problem)
+                problems.append(problem)
             }
         }
         routes = restored
@@ -263,8 +274,9 @@ public final class AdapterServeService: @unchecked Sendable {
         }
         _ = try store.directory(for: name)
         // Read it back now (on this thread) if it was evicted, so the route serves at once.
-        do throws(AdapterError) { try registry.load(name) } catch {
-            throw error.code == "adapter_not_found" ? .notFound(error.code, error.message) : ServiceError(.internalFailure, error.code, error.message)
+        do throws(ServiceError) { try reloadLocked(name) } catch {
+            // Issue 12: stored by another replica moments ago and not adopted yet: read it now.
+            guard error.code == "adapter_not_found", try adoptStored(name) else { throw error }
         }
         try engine.apply(.activate(adapter: name, task: task))
     }
@@ -283,6 +295,7 @@ public final class AdapterServeService: @unchecked Sendable {
             case .delete(let name, let force): try applyDelete(name, force: force)
             case .activate(let name, let task): try applyActivate(name, task: task)
             case .deactivate(let task): try applyDeactivate(task)
+            case .sync(let sync): try applySync(sync)
             }
             return .success(())
         } catch {
@@ -290,14 +303,15 @@ public final class AdapterServeService: @unchecked Sendable {
         }
     }
 
+    /// The check and the rename run under the store's writer lock, so of two replicas storing
+    /// the same new name at once exactly one succeeds; the disk, shared by every replica, decides.
     private func applyStore(_ s: StoredAdapter) throws(ServiceError) {
-        let onDisk = try store.exists(s.name)
-        if registry.summary(s.name) != nil || onDisk {
-            guard s.replace else {
+        try store.locked { () throws(ServiceError) in
+            guard try !store.exists(s.name) || s.replace else {
                 throw .conflict("adapter_exists", "adapter '\(s.name)' already exists; PUT with ?replace=true to replace it")
             }
+            noteGeneration(try store.announcing { () throws(ServiceError) in try store.commit(s.staged, as: s.name) })
         }
-        try store.commit(s.staged, as: s.name)
         let directory = try store.directory(for: s.name)
         do throws(AdapterError) {
             try registry.register(s.name, adapter: s.adapter, source: directory)
@@ -307,57 +321,74 @@ public final class AdapterServeService: @unchecked Sendable {
         lock.lock(); createdAt[s.name] = s.createdAt; lock.unlock()
     }
 
+    /// Under the writer lock: the routes checked and rewritten are the ones on disk, merged by
+    /// every replica, so a route another replica just added is neither lost nor ignored.
     private func applyDelete(_ name: String, force: Bool) throws(ServiceError) {
-        let onDisk = try store.exists(name)
-        guard registry.summary(name) != nil || onDisk else {
-            throw .notFound("adapter_not_found", "no adapter named '\(name)'")
+        let routed = try store.locked { () throws(ServiceError) -> [String] in
+            let onDisk = try store.exists(name)
+            guard registry.summary(name) != nil || onDisk else {
+                throw .notFound("adapter_not_found", "no adapter named '\(name)'")
+            }
+            var stored = store.currentRoutes()
+            lock.lock()
+            let routed = Set(routes.filter { $0.value == name }.map(\.key) + stored.filter { $0.value == name }.map(\.key)).sorted()
+            lock.unlock()
+            if !routed.isEmpty && !force {
+                throw .conflict("adapter_in_use", "adapter '\(name)' serves task(s) \(routed.joined(separator: ", ")); deactivate them or DELETE with ?force=true")
+            }
+            for task in routed { stored.removeValue(forKey: task) }
+            noteGeneration(try store.announcing { () throws(ServiceError) in
+                if onDisk { try store.delete(name) }
+                if !routed.isEmpty { try saveRoutes(stored) }
+            })
+            return routed
         }
-        lock.lock()
-        let routed = routes.filter { $0.value == name }.map(\.key).sorted()
-        lock.unlock()
-        if !routed.isEmpty && !force {
-            throw .conflict("adapter_in_use", "adapter '\(name)' serves task(s) \(routed.joined(separator: ", ")); deactivate them or DELETE with ?force=true")
-        }
-        if onDisk { try store.delete(name) }
         registry.remove(name)
         lock.lock()
         for task in routed { routes.removeValue(forKey: task) }
-        let snapshot = routes
         createdAt.removeValue(forKey: name)
         lock.unlock()
-        if !routed.isEmpty { try saveRoutes(snapshot) }
         logger.info("deleted adapter", metadata: ["adapter": "\(name)", "routes_removed": "\(routed)"])
     }
 
+    /// A read-modify-write of the routes file under the writer lock: two replicas activating
+    /// different tasks at once both keep their route.
     private func applyActivate(_ name: String, task: String) throws(ServiceError) {
         guard registry.summary(name) != nil else { throw .notFound("adapter_not_found", "no adapter named '\(name)'") }
+        try store.locked { () throws(ServiceError) in
+            guard try store.exists(name) else { throw .notFound("adapter_not_found", "no adapter named '\(name)' (another replica deleted it)") }
+            var stored = store.currentRoutes()
+            stored[task] = name
+            noteGeneration(try store.announcing { () throws(ServiceError) in try saveRoutes(stored) })
+        }
         lock.lock()
         let previous = routes[task]
         routes[task] = name
         let snapshot = routes
         lock.unlock()
-        do throws(ServiceError) { try saveRoutes(snapshot) } catch {
-            lock.lock(); routes[task] = previous; lock.unlock()
-            throw error
-        }
         registry.setPinned(name, true)
         if let previous, previous != name, !snapshot.values.contains(previous) { registry.setPinned(previous, false) }
         logger.info("activated adapter", metadata: ["adapter": "\(name)", "task": "\(task)"])
     }
 
     private func applyDeactivate(_ task: String) throws(ServiceError) {
-        lock.lock()
-        guard let name = routes.removeValue(forKey: task) else {
-            lock.unlock()
-            throw .notFound("task_not_found", "no task named '\(task)'")
+        try store.locked { () throws(ServiceError) in
+            var stored = store.currentRoutes()
+            lock.lock(); let known = routes[task] != nil; lock.unlock()
+            guard stored.removeValue(forKey: task) != nil || known else {
+                throw .notFound("task_not_found", "no task named '\(task)'")
+            }
+            noteGeneration(try store.announcing { () throws(ServiceError) in try saveRoutes(stored) })
         }
+        lock.lock()
+        let name = routes.removeValue(forKey: task)
         let snapshot = routes
         lock.unlock()
-        try saveRoutes(snapshot)
-        if !snapshot.values.contains(name) { registry.setPinned(name, false) }
+        if let name, !snapshot.values.contains(name) { registry.setPinned(name, false) }
     }
 
     /// Writes the routes file; a successful write also ends a start-up "routes lost" state.
+    /// Callers hold the store's writer lock and write the routes merged from disk.
     private func saveRoutes(_ snapshot: [String: String]) throws(ServiceError) {
         try store.writeRoutes(snapshot)
         lock.lock(); routesLost = false; lock.unlock()
@@ -380,6 +411,7 @@ public final class AdapterServeService: @unchecked Sendable {
     /// Stops taking requests and waits for those in flight.
     public func drain() {
         lock.lock(); _readiness = .draining; lock.unlock()
+        watcher?.stop()
         engine.drain()
     }
 }

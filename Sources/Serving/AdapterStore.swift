@@ -146,22 +146,35 @@ public struct AdapterStore: Sendable {
         try? FileManager.default.removeItem(at: trash)
     }
 
-    /// Recovers from a crash mid-upload: a replaced adapter whose new version never landed is
-    /// put back; other staging leftovers (incomplete uploads, deletions) are removed.
+    /// Recovers from a crash mid-change, under the writer lock: a replaced adapter whose new
+    /// version never landed is put back (an aside exists only inside the lock, so one found
+    /// here is a crash's leftover). Other leftovers (incomplete uploads, deletions) are removed
+    /// at once, except uploads being staged (outside the lock), which wait until they are an hour old:
+    /// a younger one may belong to another replica.
     public func recoverStaging() {
         let fm = FileManager.default
-        for item in ((try? fm.contentsOfDirectory(atPath: tmpDir.path)) ?? []).sorted() {
-            let path = tmpDir.appendingPathComponent(item)
-            if item.hasPrefix("replaced-"), item.count > 46 {
-                let name = String(item.dropFirst("replaced-".count + 37))
-                if let target = try? directory(for: name), (try? exists(name)) == false {
-                    _ = rename(path.path, target.path)
+        _ = try? locked { () throws(ServiceError) in
+            for item in ((try? fm.contentsOfDirectory(atPath: tmpDir.path)) ?? []).sorted() {
+                let path = tmpDir.appendingPathComponent(item)
+                if item.hasPrefix("replaced-"), item.count > 46 {
+                    let name = String(item.dropFirst("replaced-".count + 37))
+                    if let target = try? directory(for: name), (try? exists(name)) == false {
+                        _ = rename(path.path, target.path)
+                        continue
+                    }
+                    try? fm.removeItem(at: path)
                     continue
                 }
+                var info = stat()
+                if item.hasPrefix("upload-"), lstat(path.path, &info) == 0,
+                   Double(time(nil) - info.st_mtim.tv_sec) < Self.staleStagingSeconds { continue }
+                try? fm.removeItem(at: path)
             }
-            try? fm.removeItem(at: path)
         }
     }
+
+    /// Age after which a staging leftover cannot belong to an upload still in progress.
+    static let staleStagingSeconds: Double = 3600
 
     public static let metadataFile = "adapterserve.json"
 

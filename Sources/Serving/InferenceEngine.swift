@@ -30,6 +30,8 @@ public enum StateChange: Sendable {
     case deactivate(task: String)
     case store(StoredAdapter)
     case delete(adapter: String, force: Bool)
+    /// Adopt what other replicas changed in the shared adapters directory (issue 12).
+    case sync(StoreSync)
 }
 
 /// How a generation's adapter resolves when it is admitted.

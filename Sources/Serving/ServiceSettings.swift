@@ -32,6 +32,9 @@ public struct ServiceSettings: Sendable, Codable, Equatable {
     public var headerTimeoutSeconds: Double = 10
     /// Seconds a connection may sit idle before it is closed.
     public var idleTimeoutSeconds: Int = 30
+    /// Seconds between polls of the shared store's generation marker (issue 12: replicas over
+    /// one adapters directory see each other's changes); 0 = never poll (a single replica).
+    public var storePollSeconds: Double = 1
 
     public init() {}
 
@@ -44,6 +47,7 @@ public struct ServiceSettings: Sendable, Codable, Equatable {
         case blasThreads = "blas_threads", logFormat = "log_format"
         case connectionLimit = "connection_limit", perIPConnectionLimit = "per_ip_connection_limit"
         case headerTimeoutSeconds = "header_timeout_seconds", idleTimeoutSeconds = "idle_timeout_seconds"
+        case storePollSeconds = "store_poll_seconds"
     }
 
     public init(from decoder: Decoder) throws {
@@ -71,6 +75,7 @@ public struct ServiceSettings: Sendable, Codable, Equatable {
         perIPConnectionLimit = try c.decodeIfPresent(Int.self, forKey: .perIPConnectionLimit) ?? d.perIPConnectionLimit
         headerTimeoutSeconds = try c.decodeIfPresent(Double.self, forKey: .headerTimeoutSeconds) ?? d.headerTimeoutSeconds
         idleTimeoutSeconds = try c.decodeIfPresent(Int.self, forKey: .idleTimeoutSeconds) ?? d.idleTimeoutSeconds
+        storePollSeconds = try c.decodeIfPresent(Double.self, forKey: .storePollSeconds) ?? d.storePollSeconds
     }
 
     /// Overrides from ADAPTER_SERVE_* environment variables (e.g. ADAPTER_SERVE_PORT,
@@ -102,6 +107,10 @@ public struct ServiceSettings: Sendable, Codable, Equatable {
         if let n = try int("PER_IP_CONNECTION_LIMIT") { perIPConnectionLimit = n }
         if let n = try int("HEADER_TIMEOUT_SECONDS") { headerTimeoutSeconds = Double(n) }
         if let n = try int("IDLE_TIMEOUT_SECONDS") { idleTimeoutSeconds = n }
+        if let s = v("STORE_POLL_SECONDS") {
+            guard let n = Double(s), n >= 0, n.isFinite else { throw .badRequest("environment ADAPTER_SERVE_STORE_POLL_SECONDS=\(s) is not a number of seconds >= 0") }
+            storePollSeconds = n
+        }
     }
 
     public static func load(file: URL) throws(ServiceError) -> ServiceSettings {
