@@ -50,6 +50,12 @@ final class EventStream: @unchecked Sendable {
         responder.respond(response)
     }
 
-    /// The client went away: nothing more is sent.
-    func abandon() { closed = true; stream?.finish() }
+    /// The client went away: nothing more is sent. Before the stream started the connection is
+    /// still suspended waiting for an answer, so `response` is sent (libmicrohttpd then finds
+    /// the peer gone and closes it); otherwise the stream is already cut.
+    func abandon(_ response: HTTPResponse) {
+        guard !closed else { return }
+        closed = true
+        if let stream { stream.finish() } else { responder.respond(response) }
+    }
 }

@@ -90,7 +90,7 @@ final class OpenAIStreamSession: @unchecked Sendable {
             ? OpenAIError(status: 400, code: "context_length_exceeded", message: error.message, param: "prompt")
             : OpenAIError(error)
         if error.kind == .cancelled {
-            events.abandon()
+            events.abandon(e.response)
             onEnd?(APIServer.status(error.kind), adapterLabel)
         } else if events.started {
             events.send(String(decoding: e.response.body, as: UTF8.self))

@@ -54,7 +54,7 @@ extension APIServer {
                     events.finish()
                     end(200, label)
                 case .failure(let error) where error.kind == .cancelled:
-                    events.abandon()
+                    events.abandon(Self.errorResponse(error, r))
                     end(Self.status(error.kind), "")
                 case .failure(let error):
                     let response = Self.errorResponse(error, r)

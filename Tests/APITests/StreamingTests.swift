@@ -182,6 +182,43 @@ func parseEvents(_ body: String) -> [SSEvent]? {
         #expect(metrics.contains(#"adapterserve_time_between_tokens_seconds_count{adapter="base"} 8"#), "\(metrics)")
     }
 
+    /// A streamed request whose client leaves while it still waits in the queue (before any
+    /// event): its generation is cancelled and its request completes (the connection, suspended
+    /// until an answer, is answered and closed rather than left suspended).
+    @Test func disconnectBeforeTheFirstEventIsCancelledToo() throws {
+        let longRun = 20_000
+        let live = try LiveService { $0.maxNewTokensCap = longRun; $0.maxBatch = 1 }
+        defer { live.stop() }
+        let engine = live.service.engine
+        func post(_ json: [String: Any]) throws -> RawConnection {
+            let body = try JSONSerialization.data(withJSONObject: json)
+            let connection = try RawConnection(port: live.server.boundPort)
+            try connection.send("POST /v1/completions HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: \(body.count)\r\n\r\n")
+            try connection.send([UInt8](body))
+            return connection
+        }
+        func waitFor(_ what: String, _ condition: () -> Bool) {
+            var polls = 0
+            while !condition() && polls < 240_000 { usleep(250); polls += 1 }
+            #expect(condition(), "never happened: \(what)")
+        }
+        let long: [String: Any] = ["model": "base", "prompt": Self.dialogue, "temperature": 0, "stream": true,
+                                   "max_tokens": longRun]
+        var holder: RawConnection? = try post(long)   // takes the only batch slot
+        _ = holder!.read(until: "data: ")
+        do {
+            let waiting = try post(long)
+            waitFor("the second request is queued") { engine.currentStats.queueDepth == 1 }
+            _ = waiting
+        }  // leaves while queued
+        waitFor("the queued generation is cancelled") { engine.currentStats.cancelled == 1 }
+        waitFor("its request completes") { live.server.http.inFlightCount == 1 }
+        holder = nil
+        waitFor("the running generation is cancelled") { engine.currentStats.cancelled == 2 }
+        waitFor("every request completed") { live.server.http.inFlightCount == 0 }
+        #expect(engine.currentStats.activeSequences == 0)
+    }
+
     /// Item 2: a client that disconnects mid-stream frees its batch slot. With one slot, a long
     /// stream, and the socket closed after the first event, the engine cancels the generation
     /// and the next request is served. The steps it took are measured and printed, not asserted.
