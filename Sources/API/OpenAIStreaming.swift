@@ -20,8 +20,6 @@ final class OpenAIStreamSession: @unchecked Sendable {
     private var ended: [Bool]
     private var model = ""
     private var adapterLabel = ""
-    private var promptTokens = 0
-    private var completionTokens = 0
     private let lock = NSLock()
     private var generations: [GenerationID] = []
     /// Called once on `events.queue` when the answer is complete: status and adapter label.
