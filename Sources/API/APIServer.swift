@@ -72,6 +72,8 @@ public final class APIServer: Sendable {
             identified.respond(RequestID.with(requestID) { handleIdentified(request) })
         } else if request.method == "POST" && s == ["v1", "summarize"] {
             Self.parsing.async { [self] in RequestID.with(requestID) { startSummary(request, identified) } }
+        } else if request.method == "POST" && (s == ["v1", "completions"] || s == ["v1", "chat", "completions"]) {
+            Self.parsing.async { [self] in RequestID.with(requestID) { startOpenAI(request, identified) } }  // stream: true
         } else {
             let thread = Thread { [self] in identified.respond(RequestID.with(requestID) { handleIdentified(request) }) }
             thread.name = "adapter-serve-api-request"
@@ -104,7 +106,7 @@ public final class APIServer: Sendable {
     }
 
     /// Routes a request that passed the access rules (`dispatch`), with its id bound.
-    private func handleIdentified(_ request: HTTPRequest) -> HTTPResponse {
+    func handleIdentified(_ request: HTTPRequest) -> HTTPResponse {
         let started = Date()
         var adapterLabel = ""
         let endpoint: String

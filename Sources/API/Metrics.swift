@@ -89,9 +89,14 @@ final class Metrics: @unchecked Sendable {
         registry.makeCounter(descriptor: Self.inputTokens, labels: [("adapter", adapter)]).increment(by: Int64(input))
     }
 
-    /// Per-token timing of one generation. The engine does not report when each token was made
-    /// yet (it hands back the finished sequence), so nothing calls this until it does; the
-    /// families are registered so dashboards and alerts can be written against them now.
+    /// Per-token timing of one generation, streamed or not: the engine notes when each of its
+    /// decoder steps ended (greedy and sampling make one token a step; a beam search step
+    /// advances every beam by one token, so its steps are timed the same way).
+    func recordTokenTiming(adapter raw: String, _ result: SummarizeResult) {
+        guard let first = result.firstTokenSeconds else { return }
+        recordTokenTiming(adapter: adapterLabel(raw, known: { _ in true }), firstToken: first, gaps: result.tokenGapSeconds)
+    }
+
     func recordTokenTiming(adapter: String, firstToken: Double, gaps: [Double]) {
         registry.makeValueHistogram(descriptor: Self.firstToken, labels: [("adapter", adapter)], buckets: Self.secondsBuckets)
             .record(firstToken)

@@ -16,13 +16,12 @@ struct OpenAICompletionRequest {
     var parameters: GenerationParameters
     var n: Int
     var stop: [String]
+    /// Server-sent events instead of one JSON object (OpenAIStreaming.swift).
+    var stream: Bool
 
     init(_ body: JSONBody, chat: Bool, maxNewTokensCap: Int) throws(OpenAIError) {
         try Self.rejectUnknownAndNonNeutral(body, chat: chat)
-        if try body.openAI("stream", { b throws(ServiceError) in try b.bool("stream") }) == true {
-            throw .invalid("stream", "streaming is not available yet on this server; send stream: false (or omit it)",
-                           code: "streaming_unavailable")
-        }
+        stream = try body.openAI("stream", { b throws(ServiceError) in try b.bool("stream") }) ?? false
         model = try body.openAI("model") { b throws(ServiceError) in try b.requiredString("model") }
         prompts = chat ? [try Self.chatInput(body)] : try Self.prompts(body)
 

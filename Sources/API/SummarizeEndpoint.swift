@@ -46,7 +46,8 @@ extension APIServer {
 
     func summarizeRequest(_ r: HTTPRequest) throws(ServiceError) -> SummarizeRequest {
         let body = try JSONBody(r.body)
-        try body.rejectUnknown(["dialogue", "adapter", "task", "prompt_template", "parameters", "return_token_ids"])
+        try body.rejectUnknown(["dialogue", "adapter", "task", "prompt_template", "parameters", "return_token_ids", "stream"])
+        _ = try body.bool("stream")  // a type error names the field; `startSummary` reads the value
         return SummarizeRequest(dialogue: try body.requiredString("dialogue"), adapters: try Self.adapterNames(body),
                                 task: try body.string("task"), promptTemplate: try body.string("prompt_template"),
                                 parameters: try Self.parameters(try body.object("parameters")),
@@ -61,6 +62,9 @@ extension APIServer {
         let endpoint = "/v1/summarize"
         do throws(ServiceError) {
             let request = try summarizeRequest(r)
+            if try JSONBody(r.body).bool("stream") == true {
+                return try streamSummary(request, r, responder, started: started)
+            }
             let id = try service.startSummarize(request) { [self] result in RequestID.with(responder.requestID) {
                 let response: HTTPResponse
                 var label = ""
@@ -86,6 +90,16 @@ extension APIServer {
     func summaryResponse(_ result: SummarizeResult, returnTokenIDs: Bool) -> (HTTPResponse, String) {
         let adapterLabel = result.adapter?.name ?? "base"
         metrics.recordTokens(adapter: adapterLabel, input: result.inputTokens, output: result.outputTokens)
+        metrics.recordTokenTiming(adapter: adapterLabel, result)
+        var headers = HTTPHeaders()
+        headers.set("X-Adapter", adapterLabel)
+        headers.set("X-Input-Tokens", String(result.inputTokens))
+        headers.set("X-Output-Tokens", String(result.outputTokens))
+        return (.json(rawJSON: Self.json(summaryObject(result, returnTokenIDs: returnTokenIDs)), headers: headers), adapterLabel)
+    }
+
+    /// The body of a summary response (also the last event of a streamed one).
+    func summaryObject(_ result: SummarizeResult, returnTokenIDs: Bool) -> [String: Any] {
         var out: [String: Any] = [
             "summary": result.summary,
             "adapter": result.adapter.map { ["name": $0.name, "kind": $0.kind, "sha256": $0.sha256] as [String: Any] } ?? NSNull(),
@@ -95,11 +109,7 @@ extension APIServer {
                           "total": Self.round(result.totalMilliseconds)],
         ]
         if returnTokenIDs { out["token_ids"] = result.tokenIDs.map(Int.init) }
-        var headers = HTTPHeaders()
-        headers.set("X-Adapter", adapterLabel)
-        headers.set("X-Input-Tokens", String(result.inputTokens))
-        headers.set("X-Output-Tokens", String(result.outputTokens))
-        return (.json(rawJSON: Self.json(out), headers: headers), adapterLabel)
+        return out
     }
 
     static func round(_ ms: Double) -> Double { (ms * 100).rounded() / 100 }

@@ -982,3 +982,42 @@ int adapter_serve_client_address(struct MHD_Connection *connection, char *buf, s
   }
   return ok == NULL ? -1 : 0;
 }
+
+_Static_assert(ADAPTER_SERVE_STREAM_END == (long) MHD_CONTENT_READER_END_OF_STREAM, "stream end marker");
+_Static_assert(ADAPTER_SERVE_STREAM_ERROR == (long) MHD_CONTENT_READER_END_WITH_ERROR, "stream error marker");
+
+/* The Swift reader ignores pos: a stream is read strictly in order, once. */
+struct stream_thunk {
+  adapter_serve_stream_reader reader;
+  adapter_serve_stream_free free_cls;
+  void *cls;
+};
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
+  (void) pos;
+  struct stream_thunk *thunk = cls;
+  return (ssize_t) thunk->reader(thunk->cls, buf, max);
+}
+
+static void stream_free(void *cls) {
+  struct stream_thunk *thunk = cls;
+  thunk->free_cls(thunk->cls);
+  free(thunk);
+}
+
+struct MHD_Response *adapter_serve_stream_response_create(adapter_serve_stream_reader reader, void *cls,
+                                                          adapter_serve_stream_free free_cls) {
+  struct stream_thunk *thunk = malloc(sizeof *thunk);
+  if (thunk == NULL) {
+    return NULL;
+  }
+  thunk->reader = reader;
+  thunk->free_cls = free_cls;
+  thunk->cls = cls;
+  /* 4 KiB blocks: an SSE event is far smaller, and each read hands over what is buffered. */
+  struct MHD_Response *response = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, thunk, stream_free);
+  if (response == NULL) {
+    free(thunk);
+  }
+  return response;
+}

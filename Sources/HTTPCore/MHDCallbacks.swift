@@ -81,8 +81,8 @@ func mhdAccessHandler(
     if let responder = state.responder {
         // Resumed: the handler has answered.
         state.responder = nil
-        guard let response = responder.answer else { return .NO }
-        return queue(response, on: connection, server: server)
+        guard let answer = responder.takeAnswer() else { return .NO }
+        return queue(answer, on: connection, server: server, state: state)
     }
     if state.answered {
         return .YES
@@ -98,8 +98,8 @@ func mhdAccessHandler(
     }
     let responder = HTTPResponder(context: server)
     server.handler(request, responder)
-    if let response = responder.suspendUnlessAnswered(connection) {
-        return queue(response, on: connection, server: server)
+    if let answer = responder.suspendUnlessAnswered(connection) {
+        return queue(answer, on: connection, server: server, state: state)
     }
     state.responder = responder
     return .YES
@@ -115,7 +115,9 @@ func mhdRequestCompleted(
 ) {
     guard let cls, let reqCls, let raw = reqCls.pointee else { return }
     if let connection { adapter_serve_request_finished(connection) }
-    Unmanaged<RequestState>.fromOpaque(raw).release()
+    let state = Unmanaged<RequestState>.fromOpaque(raw).takeRetainedValue()
+    state.stream?.connectionClosed()
+    state.stream = nil
     reqCls.pointee = nil
     Unmanaged<ServerContext>.fromOpaque(cls).takeUnretainedValue().inFlight.decrement()
 }
@@ -182,10 +184,37 @@ private func payloadTooLarge(_ server: ServerContext) -> HTTPResponse {
 /// Headers MHD computes itself; passing them through would produce a contradictory message.
 private let managedHeaders: Set<String> = ["content-length", "transfer-encoding"]
 
+/// A handler's answer: a whole response, or a stream's head with its reader (the stream is
+/// retained for libmicrohttpd until it frees the response, and remembered on `state` so a
+/// connection that dies mid-stream can cut it).
+private func queue(_ answer: HTTPResponder.Answer, on connection: OpaquePointer, server: ServerContext,
+                   state: RequestState) -> MHD_Result {
+    switch answer {
+    case .complete(let response):
+        return queue(response, on: connection, server: server)
+    case .stream(let head, let stream):
+        let cls = Unmanaged.passRetained(stream).toOpaque()
+        guard let mhdResponse = adapter_serve_stream_response_create(mhdStreamRead, cls, mhdStreamFree) else {
+            Unmanaged<HTTPStream>.fromOpaque(cls).release()
+            stream.abort()
+            return .NO
+        }
+        stream.attach(connection)
+        state.stream = stream
+        return queue(head, mhdResponse, on: connection, server: server)
+    }
+}
+
 private func queue(_ response: HTTPResponse, on connection: OpaquePointer, server: ServerContext) -> MHD_Result {
-    let status = (100...599).contains(response.status) ? response.status : 500
     let created = response.body.withUnsafeBytes { adapter_serve_response_create($0.baseAddress, $0.count) }
     guard let mhdResponse = created else { return .NO }
+    return queue(response, mhdResponse, on: connection, server: server)
+}
+
+/// Adds `response`'s headers to `mhdResponse` and queues it (dropping our reference).
+private func queue(_ response: HTTPResponse, _ mhdResponse: OpaquePointer, on connection: OpaquePointer,
+                   server: ServerContext) -> MHD_Result {
+    let status = (100...599).contains(response.status) ? response.status : 500
     for field in response.headers where !managedHeaders.contains(field.name.lowercased()) {
         if adapter_serve_response_add_header(mhdResponse, field.name, field.value) == 0 {
             server.log?("dropped invalid response header '\(field.name)'")

@@ -14,6 +14,8 @@ final class RequestState {
     var answered = false
     /// Set once the handler has been called; it answers through this, maybe later.
     var responder: HTTPResponder?
+    /// Set once a streamed answer is queued, until the request completes.
+    var stream: HTTPStream?
 
     init(method: String, rawPath: String, rawQuery: [(String, String)], headers: HTTPHeaders, remoteAddress: String) {
         self.method = method

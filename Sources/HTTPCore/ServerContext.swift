@@ -17,6 +17,8 @@ final class ServerContext: @unchecked Sendable {
     let draining = Atomic<Bool>(false)
     private let lock = NSCondition()
     private var suspendedResponders: [ObjectIdentifier: HTTPResponder] = [:]
+    /// Streams whose reader suspended the connection for want of bytes.
+    private var suspendedStreams: [ObjectIdentifier: HTTPStream] = [:]
     /// Set by `answerSuspended`: from then on no connection may be suspended, because
     /// libmicrohttpd aborts the process if it is stopped while one is.
     private var stopping = false
@@ -37,6 +39,18 @@ final class ServerContext: @unchecked Sendable {
         return true
     }
 
+    /// Like `suspending(_:)`, for a stream's reader waiting for bytes.
+    func suspending(stream: HTTPStream) -> Bool {
+        lock.lock(); defer { lock.unlock() }
+        guard !stopping else { return false }
+        suspendedStreams[ObjectIdentifier(stream)] = stream
+        return true
+    }
+
+    func resumed(stream: HTTPStream) {
+        lock.lock(); suspendedStreams[ObjectIdentifier(stream)] = nil; lock.broadcast(); lock.unlock()
+    }
+
     func resumed(_ responder: HTTPResponder) {
         lock.lock(); suspendedResponders[ObjectIdentifier(responder)] = nil; lock.broadcast(); lock.unlock()
     }
@@ -48,10 +62,13 @@ final class ServerContext: @unchecked Sendable {
         lock.lock()
         stopping = true
         let waiting = Array(suspendedResponders.values)
+        let streams = Array(suspendedStreams.values)
         lock.unlock()
         for responder in waiting { responder.respond(response) }
+        // A stream cut here ends without its terminating chunk: the client sees it truncated.
+        for stream in streams { stream.abort() }
         lock.lock()
-        while !suspendedResponders.isEmpty { lock.wait() }
+        while !suspendedResponders.isEmpty || !suspendedStreams.isEmpty { lock.wait() }
         lock.unlock()
     }
 }

@@ -138,8 +138,12 @@ public final class AdapterServeService: @unchecked Sendable {
     /// Validates and tokenizes on the caller's thread, queues the generation and returns its ID
     /// (for `cancel`); `completion` runs on the engine thread when it finishes, fails or is
     /// cancelled. Nothing waits in between.
+    ///
+    /// `onProgress` (streaming) runs on the engine thread with each step's new tokens, before
+    /// `completion`; see `GenerationJob.onTokens`.
     @discardableResult
     public func startSummarize(_ request: SummarizeRequest,
+                               onProgress: (@Sendable (SummaryProgress) -> Void)? = nil,
                                completion: @escaping @Sendable (Result<SummarizeResult, ServiceError>) -> Void) throws(ServiceError) -> GenerationID {
         let started = Date()
         let problems = request.parameters.problems(maxNewTokensCap: settings.maxNewTokensCap)
@@ -152,7 +156,7 @@ public final class AdapterServeService: @unchecked Sendable {
         let task = request.adapters == nil ? (request.task ?? settings.defaultTask) : request.task
         let deadline = Date().addingTimeInterval(settings.requestTimeoutSeconds)
         let tokenizer = self.tokenizer
-        let job = GenerationJob(ids: ids, parameters: request.parameters, resolve: { [weak self] in
+        var job = GenerationJob(ids: ids, parameters: request.parameters, resolve: { [weak self] in
             self?.resolveAdapter(explicit: request.adapters, task: request.task) ?? .failed(ServiceError(.unavailable, "draining", "the server is shutting down"))
         }, deadline: deadline) { result in
             completion(result.map { output in
@@ -161,8 +165,14 @@ public final class AdapterServeService: @unchecked Sendable {
                                        task: task, inputTokens: ids.count, outputTokens: output.tokens.count,
                                        tokenIDs: output.tokens, queueMilliseconds: output.queueSeconds * 1000,
                                        generationMilliseconds: output.generationSeconds * 1000,
-                                       totalMilliseconds: Date().timeIntervalSince(started) * 1000)
+                                       totalMilliseconds: Date().timeIntervalSince(started) * 1000,
+                                       firstTokenSeconds: output.firstTokenSeconds, tokenGapSeconds: output.tokenGapSeconds)
             })
+        }
+        if let onProgress {
+            job.onTokens = { tokens, adapter in
+                onProgress(SummaryProgress(tokens: tokens, adapter: adapter.map { AdapterReference(name: $0.name, kind: $0.kind, sha256: $0.sha256) }))
+            }
         }
         return try engine.submit(job)
     }

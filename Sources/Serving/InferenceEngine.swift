@@ -52,6 +52,11 @@ public struct GenerationJob: Sendable {
     public var resolve: @Sendable () -> AdapterResolution
     public var deadline: Date?
     public var completion: @Sendable (Result<GenerationOutput, ServiceError>) -> Void
+    /// Streaming: runs on the engine thread right after each decoder step with the tokens it
+    /// produced (greedy and sampling: one; beam search: the whole output once, just before
+    /// `completion`, since the best beam is only known at the end). Must return at once
+    /// (hand the tokens to another queue): every request in the batch waits for it.
+    public var onTokens: (@Sendable (_ tokens: [Int32], _ adapter: ResolvedAdapter?) -> Void)?
 
     public init(ids: [Int32], parameters: GenerationParameters,
                 resolve: @escaping @Sendable () -> AdapterResolution,
@@ -91,6 +96,10 @@ public struct GenerationOutput: Sendable {
     public let adapter: ResolvedAdapter?
     public let queueSeconds: Double
     public let generationSeconds: Double
+    /// From submission to the end of the first decoder step (the first token); nil if none ran.
+    public let firstTokenSeconds: Double?
+    /// Between the ends of consecutive decoder steps of this generation (one per later token).
+    public let tokenGapSeconds: [Double]
 }
 
 /// Counters the metrics endpoint (and tests) read.
@@ -251,6 +260,19 @@ public final class InferenceEngine: @unchecked Sendable {
         let adapter: ResolvedAdapter?
         let enqueued: Date
         let started: Date
+        let clock = StepClock()
+    }
+
+    /// When each decoder step of one generation ended (a class, so the active list's entries
+    /// need no rewriting each step). One Date and one subtraction per step.
+    private final class StepClock {
+        var firstToken: Double?
+        var last: Date?
+        var gaps: [Double] = []
+        func tick(_ now: Date, enqueued: Date) {
+            if let last { gaps.append(now.timeIntervalSince(last)) } else { firstToken = now.timeIntervalSince(enqueued) }
+            last = now
+        }
     }
 
     /// A generation parked until the loader has read its adapters.
@@ -378,15 +400,21 @@ public final class InferenceEngine: @unchecked Sendable {
             model.step(tasks)
             onBatch?(batch)
             let now = Date()
+            for a in active {
+                a.clock.tick(now, enqueued: a.enqueued)
+                if let onTokens = a.job.onTokens, let token = a.task.newestToken { onTokens([token], a.adapter) }
+            }
             active.removeAll { a in
                 if a.task.nonFiniteLogits {
                     a.job.completion(.failure(ServiceError(.unprocessable, "non_finite_logits", "generation stopped: the model produced NaN or infinite logits\(a.adapter.map { " with adapter '\($0.name)'" } ?? ""); the adapter's weights or scale drive activations past Float32")))
                     return true
                 }
                 if a.task.isFinished {
+                    if a.task.parameters.numBeams > 1, let onTokens = a.job.onTokens { onTokens(a.task.output, a.adapter) }
                     a.job.completion(.success(GenerationOutput(tokens: a.task.output, adapter: a.adapter,
                                                                queueSeconds: a.started.timeIntervalSince(a.enqueued),
-                                                               generationSeconds: now.timeIntervalSince(a.started))))
+                                                               generationSeconds: now.timeIntervalSince(a.started),
+                                                               firstTokenSeconds: a.clock.firstToken, tokenGapSeconds: a.clock.gaps)))
                     return true
                 }
                 if let deadline = a.job.deadline, now > deadline {

@@ -44,4 +44,14 @@ public struct SummarizeResult: Sendable {
     public let queueMilliseconds: Double
     public let generationMilliseconds: Double
     public let totalMilliseconds: Double
+    /// From submission to the first generated token, and between later tokens (metrics).
+    public let firstTokenSeconds: Double?
+    public let tokenGapSeconds: [Double]
+}
+
+/// Tokens a streamed summary just produced (on the engine thread: hand them off at once).
+public struct SummaryProgress: Sendable {
+    public let tokens: [Int32]
+    /// The adapter serving the request, known from the first progress on.
+    public let adapter: AdapterReference?
 }

@@ -52,6 +52,14 @@ public final class GenerationTask: @unchecked Sendable {
         }
     }
 
+    /// Greedy and sampling: the token the last step chose (EOS included), for streaming it out
+    /// as soon as it exists. nil for beam search, whose beams can still be overtaken until the
+    /// end, and before the first step.
+    public var newestToken: Int32? {
+        guard parameters.numBeams == 1, curLen > 1, !nonFiniteLogits else { return nil }
+        return isFinished ? output.last : beams.first?.tokens.last
+    }
+
     /// Tokens generated so far (what a cancelled request had produced when it stopped).
     public var generatedCount: Int { isFinished ? output.count : curLen - 1 }
 

@@ -159,7 +159,7 @@ import Testing
             ("/v1/completions", ["frequency_penalty": 0.5], 400, "unsupported_parameter", "frequency_penalty"),
             ("/v1/completions", ["logprobs": 2], 400, "unsupported_parameter", "logprobs"),
             ("/v1/completions", ["echo": true], 400, "unsupported_parameter", "echo"),
-            ("/v1/completions", ["stream": true], 400, "streaming_unavailable", "stream"),
+            ("/v1/completions", ["stream": "yes"], 400, "invalid_type", "stream"),
             ("/v1/completions", ["top_k": 5], 400, "unknown_parameter", "top_k"),
             ("/v1/completions", ["temperature": 3], 400, "invalid_value", "temperature"),
             ("/v1/completions", ["temperature": "hot"], 400, "invalid_type", "temperature"),

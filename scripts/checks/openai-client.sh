@@ -2,14 +2,14 @@
 # The official `openai` Python client (PyPI, in .venv-clients) against a live server on the tiny
 # model: completions, chat and models for the base, a LoRA, a soft prompt and both stacked, each
 # answer equal to /v1/summarize's for the same encoder input; LangChain's ChatOpenAI and OpenAI too.
-# OPENAI_CHECK_STREAM=1 adds the streamed calls (for when token streaming lands).
+# Streamed calls (stream=True, server-sent events) are checked too; OPENAI_CHECK_STREAM=0 leaves them out.
 source "$(dirname "$0")/../clients/live-server.sh"
 clients_venv
 start_server
 upload_adapter lora-qv lora-qv
 upload_adapter prompt-20 prompt-20
 stream=()
-[ "${OPENAI_CHECK_STREAM:-0}" = 1 ] && stream=(--stream)
+[ "${OPENAI_CHECK_STREAM:-1}" = 1 ] && stream=(--stream)
 "$PY" scripts/clients/openai_client_check.py --base-url "$BASE_URL" --base-id tiny-flan \
   --dialogues assets/dialogsum/dialogsum.test.jsonl --count 2 \
   --adapters lora-qv prompt-20 lora-qv+prompt-20 "${stream[@]}"

@@ -76,7 +76,7 @@ common_props = {
   "n": {"type": ["integer", "null"], "default": 1, "minimum": 1, "maximum": 8, "description": "Choices per prompt (n times the prompts at most 8); with a seed, choice i samples with seed + i."},
   "seed": nullable("integer"),
   "stop": stop,
-  "stream": {"type": ["boolean", "null"], "description": "true is refused with 400 streaming_unavailable until token streaming is available."},
+  "stream": {"type": ["boolean", "null"], "default": False, "description": "true answers with server-sent events (text/event-stream) as OpenAI does: data-only events, each a chunk object (CompletionChunk or ChatCompletionChunk) carrying the new text of one choice, then a chunk with that choice's finish_reason, and finally `data: [DONE]`. Joined, a choice's chunks equal the non-streamed text. Errors found before the first token are ordinary JSON error responses; a failure after it ends the stream with a data event holding the error object and no [DONE]."},
   "num_beams": {"type": ["integer", "null"], "minimum": 1, "maximum": 16, "description": "Extension: beam search (needs temperature 0)."},
   "frequency_penalty": neutral({"type": ["number", "null"]}),
   "presence_penalty": neutral({"type": ["number", "null"]}),
@@ -144,6 +144,25 @@ model = {"type": "object", "required": ["id", "object", "created", "owned_by"], 
   "parent": {"type": "string", "description": "Adapters only: the base model's id."}, "root": {"type": "string"}}}
 
 x_adapter = {"X-Adapter": {"$ref": "#/components/headers/X-Adapter"}}
+def streamed(r, what):
+    """Adds the text/event-stream form of a 200 answered with stream: true."""
+    r["description"] += " With \"stream\": true: " + what
+    r["content"]["text/event-stream"] = {"schema": {"type": "string"}}
+    return r
+chunk_choice = {"type": "object", "required": ["index", "finish_reason", "logprobs"], "properties": {
+  "index": {"type": "integer"}, "logprobs": {"type": "null"}, "finish_reason": {"anyOf": [finish, {"type": "null"}]}}}
+completion_chunk = {"type": "object", "required": ["id", "object", "created", "model", "choices"], "properties": {
+  "id": {"type": "string"}, "object": {"const": "text_completion"}, "created": {"type": "integer"}, "model": {"type": "string"},
+  "choices": {"type": "array", "items": dict(chunk_choice, required=chunk_choice["required"] + ["text"],
+              properties=dict(chunk_choice["properties"], text={"type": "string"}))}}}
+chat_chunk = {"type": "object", "required": ["id", "object", "created", "model", "choices"], "properties": {
+  "id": {"type": "string"}, "object": {"const": "chat.completion.chunk"}, "created": {"type": "integer"}, "model": {"type": "string"},
+  "choices": {"type": "array", "items": dict(chunk_choice, required=chunk_choice["required"] + ["delta"],
+              properties=dict(chunk_choice["properties"], delta={"type": "object", "properties": {
+                  "role": {"const": "assistant"}, "content": {"type": "string"}}}))}}}
+summary_token_event = {"type": "object", "required": ["text", "output_tokens"], "properties": {
+  "text": {"type": "string", "description": "The summary so far (a prefix of the final summary)."},
+  "output_tokens": {"type": "integer", "description": "Tokens generated so far."}}}
 def body(schema, required=True): return {"required": required, "content": {"application/json": {"schema": schema}}}
 name_param = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}, "example": "lora-qv",
               "description": "Adapter name: 1-64 of A-Z a-z 0-9 . _ -"}
@@ -167,7 +186,9 @@ paths = {
    "responses": {"200": resp("The OpenAPI document.", {"type": "object"}), **errors([405])}}},
  "/v1/summarize": {"post": {"operationId": "summarize", "summary": "Summarize a dialogue with an adapter, a task's adapter or the base model.",
    "requestBody": body(ref("SummarizeRequest")),
-   "responses": {"200": resp("The summary.", ref("SummarizeResponse"), headers=x_adapter), **errors(sorted(GEN))}}},
+   "responses": {"200": streamed(resp("The summary.", ref("SummarizeResponse"), headers=x_adapter),
+       "server-sent events, one `event: token` per generated token whose data is a SummarizeTokenEvent, then one `event: summary` whose data is the SummarizeResponse above (a failure after the first event sends `event: error` with the Error object instead). Beam search sends no token events."),
+       **errors(sorted(GEN))}}},
  "/v1/evaluate": {"post": {"operationId": "evaluate", "summary": "ROUGE of the base and adapters on given dialogues and references.",
    "requestBody": body(ref("EvaluateRequest")),
    "responses": {"200": resp("One row per candidate.", ref("EvaluateResponse")), **errors(sorted(GEN))}}},
@@ -200,10 +221,14 @@ paths = {
      "responses": {"204": resp("Removed."), **errors([401, 404, 405, 503])}}},
  "/v1/completions": {"post": {"operationId": "createCompletion", "summary": "OpenAI-compatible text completion; `model` picks the adapter.",
    "requestBody": body(ref("CreateCompletionRequest")),
-   "responses": {"200": resp("The completion.", ref("Completion"), headers=x_adapter), **errors(sorted(GEN - {"413"}) + ["413"], openai=True)}}},
+   "responses": {"200": streamed(resp("The completion.", ref("Completion"), headers=x_adapter),
+       "server-sent events: `data: ` + a CompletionChunk per piece of text, a chunk with each choice's finish_reason, then `data: [DONE]`."),
+       **errors(sorted(GEN - {"413"}) + ["413"], openai=True)}}},
  "/v1/chat/completions": {"post": {"operationId": "createChatCompletion", "summary": "OpenAI-compatible chat completion; `model` picks the adapter.",
    "requestBody": body(ref("CreateChatCompletionRequest")),
-   "responses": {"200": resp("The chat completion.", ref("ChatCompletion"), headers=x_adapter), **errors(sorted(GEN), openai=True)}}},
+   "responses": {"200": streamed(resp("The chat completion.", ref("ChatCompletion"), headers=x_adapter),
+       "server-sent events: `data: ` + a ChatCompletionChunk per piece of text (the first of each choice carries delta.role), a chunk with each choice's finish_reason, then `data: [DONE]`."),
+       **errors(sorted(GEN), openai=True)}}},
  "/v1/models": {"get": {"operationId": "listModels", "summary": "The base model and every adapter (with parent = the base).",
    "responses": {"200": resp("The models.", {"type": "object", "required": ["object", "data"], "properties": {"object": {"const": "list"}, "data": {"type": "array", "items": ref("Model")}}}),
                  **errors([401, 405], openai=True)}}},
@@ -238,7 +263,8 @@ doc = {
        "task": {"type": ["string", "null"]},
        "prompt_template": {"type": ["string", "null"], "description": "Must contain {dialogue}."},
        "parameters": {"anyOf": [ref("GenerationParameters"), {"type": "null"}]},
-       "return_token_ids": {"type": ["boolean", "null"]}},
+       "return_token_ids": {"type": ["boolean", "null"]},
+       "stream": {"type": ["boolean", "null"], "default": False, "description": "true: server-sent events per token (see the 200 response)."}},
        "examples": [{"dialogue": "#Person1#: Hi.\n#Person2#: Hello.", "adapter": "lora-qv", "parameters": {"max_new_tokens": 8}, "return_token_ids": True}]},
    "SummarizeResponse": {"type": "object", "required": ["summary", "adapter", "task", "usage", "timing_ms"], "properties": {
        "summary": {"type": "string"}, "adapter": {"anyOf": [ref("AdapterReference"), {"type": "null"}]}, "task": {"type": ["string", "null"]},
@@ -262,6 +288,9 @@ doc = {
    "Completion": completion,
    "ChatCompletion": chat,
    "Model": model,
+   "CompletionChunk": completion_chunk,
+   "ChatCompletionChunk": chat_chunk,
+   "SummarizeTokenEvent": summary_token_event,
   }}}
 import sys
 text = json.dumps(doc, indent=2) + "\n"

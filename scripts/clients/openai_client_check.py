@@ -49,7 +49,7 @@ def main():
     ap.add_argument("--count", type=int, default=2)
     ap.add_argument("--adapters", nargs="*", default=[], help="served adapter names (a+b for a stacked pair)")
     ap.add_argument("--base-id", required=True)
-    ap.add_argument("--stream", action="store_true", help="also check streamed completions and chats")
+    ap.add_argument("--stream", action="store_true", help="also check streamed completions and chats (stream=True)")
     args = ap.parse_args()
 
     client = openai.OpenAI(base_url=args.base_url + "/v1", api_key="none")
@@ -90,15 +90,20 @@ def main():
             check(chat.model == served and chat.choices[0].finish_reason == expected_finish(ref["token_ids"]), f"chat model/finish ({label})")
 
             if args.stream:
-                parts = [e.choices[0].text for e in client.completions.create(
+                events = [e for e in client.completions.create(
                     model=model, prompt=TEMPLATE.replace("{dialogue}", dialogue), temperature=0,
                     max_tokens=MAX_TOKENS, stream=True) if e.choices]
-                check("".join(parts) == ref["summary"], f"streamed completion == summarize ({label})")
-                deltas = [e.choices[0].delta.content or "" for e in client.chat.completions.create(
+                check("".join(e.choices[0].text for e in events) == ref["summary"], f"streamed completion == summarize ({label})")
+                check(events[-1].choices[0].finish_reason == expected_finish(ref["token_ids"]), f"streamed completion finish_reason ({label})")
+                check(all(e.model == served and e.object == "text_completion" for e in events), f"streamed completion model/object ({label})")
+                chunks = [e for e in client.chat.completions.create(
                     model=model, temperature=0, max_tokens=MAX_TOKENS, stream=True,
                     messages=[{"role": "system", "content": SYSTEM}, {"role": "user", "content": USER.replace("{dialogue}", dialogue)}])
                     if e.choices]
-                check("".join(deltas) == ref["summary"], f"streamed chat == summarize ({label})")
+                check("".join(e.choices[0].delta.content or "" for e in chunks) == ref["summary"], f"streamed chat == summarize ({label})")
+                check(chunks[0].choices[0].delta.role == "assistant", f"streamed chat starts with the role ({label})")
+                check(chunks[-1].choices[0].finish_reason == expected_finish(ref["token_ids"]), f"streamed chat finish_reason ({label})")
+                check(all(e.model == served and e.object == "chat.completion.chunk" for e in chunks), f"streamed chat model/object ({label})")
 
     # LangChain's OpenAI wrappers send OpenAI's other fields with neutral values (frequency_penalty 0,
     # n 1, ...); they must be accepted and change nothing.
@@ -111,12 +116,16 @@ def main():
         llm = LangChainOpenAI(base_url=args.base_url + "/v1", api_key="none", model=model, temperature=0, max_tokens=MAX_TOKENS)
         check(llm.invoke(TEMPLATE.replace("{dialogue}", dialogues[0])) == ref["summary"], f"LangChain OpenAI == summarize ({model})")
 
-    if not args.stream:
+    if args.stream:
+        ref, _ = summarize(args.base_url, dialogues[0], "base")
+        chat = ChatOpenAI(base_url=args.base_url + "/v1", api_key="none", model="base", temperature=0, max_tokens=MAX_TOKENS)
+        streamed = "".join(c.content for c in chat.stream([("system", SYSTEM), ("user", USER.replace("{dialogue}", dialogues[0]))]))
+        check(streamed == ref["summary"], "LangChain ChatOpenAI.stream == summarize (base)")
         try:
-            client.completions.create(model="base", prompt="x", stream=True)
-            check(False, "stream=True is refused until streaming exists")
-        except openai.BadRequestError as e:
-            check(e.code == "streaming_unavailable", "stream=True is refused with streaming_unavailable")
+            client.completions.create(model="no-such-adapter", prompt="x", stream=True)
+            check(False, "a streamed request for an unknown model raises NotFoundError")
+        except openai.NotFoundError as e:
+            check(e.code == "model_not_found", "a streamed request for an unknown model raises NotFoundError")
     try:
         client.completions.create(model="no-such-adapter", prompt="x")
         check(False, "unknown model raises NotFoundError")

@@ -92,6 +92,29 @@ size_t adapter_serve_header_timeouts(adapter_serve_daemon *daemon);
 /// A response owning a copy of size bytes from data (data may be NULL when size is 0).
 struct MHD_Response *adapter_serve_response_create(const void *data, size_t size);
 
+/// What a stream reader returns besides a byte count: the body is complete, or it must be cut
+/// (the connection is closed without the chunked terminator, so the client sees a truncated
+/// body). Equal to MHD_CONTENT_READER_END_OF_STREAM / _END_WITH_ERROR (checked in shim.c).
+enum {
+  ADAPTER_SERVE_STREAM_END = -1,
+  ADAPTER_SERVE_STREAM_ERROR = -2
+};
+
+/// Fills buf with at most max bytes of the stream's body and returns how many, or one of the
+/// ADAPTER_SERVE_STREAM_ values. Returning 0 is only allowed after suspending the connection
+/// (adapter_serve_suspend from inside this callback): libmicrohttpd calls it again once the
+/// connection is resumed. Runs on libmicrohttpd's thread.
+typedef long (*adapter_serve_stream_reader)(void *cls, char *buf, size_t max);
+
+/// Called once when libmicrohttpd no longer needs the stream (the response was destroyed).
+typedef void (*adapter_serve_stream_free)(void *cls);
+
+/// A response of unknown length (sent with chunked transfer encoding to HTTP/1.1 clients, or
+/// ended by closing the connection for HTTP/1.0) whose bytes come from reader.
+struct MHD_Response *adapter_serve_stream_response_create(adapter_serve_stream_reader reader,
+                                                          void *cls,
+                                                          adapter_serve_stream_free free_cls);
+
 /// Adds a header; returns 0 when MHD rejects it (e.g. CR/LF in the value).
 int adapter_serve_response_add_header(struct MHD_Response *response,
                                       const char *name,
