@@ -276,7 +276,7 @@ static int syntax_error(const char **code, const char *which, char *message, siz
  * page, or by closing the connection without a word (RFC 9112 asks for a 400 on each): a request
  * line that is not METHOD SP target SP HTTP-version (400; 505 for a version other than HTTP/1.0
  * or HTTP/1.1), a header line without a colon, with whitespace before the colon, a name that is
- * not a token or a folded continuation line (400), a Transfer-Encoding other than chunked (501),
+ * not a token or a folded continuation line (400), a Transfer-Encoding other than chunked (400),
  * and HTTP/1.1 without Host (400). Leading empty lines are skipped, as libmicrohttpd does.
  * Returns 0 when fine, else the status. */
 static int check_syntax(const char *head, size_t len, const char **code, char *message, size_t message_len) {
@@ -341,8 +341,10 @@ static int check_syntax(const char *head, size_t len, const char **code, char *m
       have_host = 1;
     } else if (name_len == 17 && strncasecmp(start, "transfer-encoding", 17) == 0
                && !(v_end - v == 7 && strncasecmp(v, "chunked", 7) == 0)) {
+      /* RFC 9112 suggests 501; a 4xx keeps "the client sent what we cannot take" apart from
+       * our own failures, which are the only 5xx (besides 503) this server answers. */
       return syntax_error(code, "unsupported_transfer_encoding", message, message_len,
-                          "only Transfer-Encoding: chunked is supported", 501);
+                          "only Transfer-Encoding: chunked is supported", 400);
     }
     start = end + 1;
   }
