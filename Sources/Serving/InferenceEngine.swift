@@ -283,6 +283,10 @@ public final class InferenceEngine: @unchecked Sendable {
         var missing: Set<String>
     }
 
+    /// Encoder rows per group between cancellation checks: one typical 256-token dialogue, which
+    /// keeps each product large enough for the GEMM backends to run at full speed.
+    static let encoderGroupRows = 256
+
     private static func cancelledError() -> ServiceError {
         ServiceError(.cancelled, "cancelled", "the client closed the connection before the summary was ready")
     }
@@ -382,10 +386,28 @@ public final class InferenceEngine: @unchecked Sendable {
                     }
                 }
             }
-            if !newTasks.isEmpty {
+            // The encoder runs in groups of about `encoderGroupRows` rows (rows are packed, never
+            // padded, so grouping costs nothing in work), and cancellations are applied between
+            // groups: when clients leave while a large admission is being encoded, the rest of
+            // their prefill is skipped instead of run to the end.
+            var start = 0
+            while start < newTasks.count {
+                var end = start, rows = 0
+                while end < newTasks.count && (end == start || rows < Self.encoderGroupRows) {
+                    rows += newTasks[end].1.ids.count
+                    end += 1
+                }
+                condition.lock()
+                let gone = newTasks[start..<end].filter { cancellations.remove($0.0) != nil }.map(\.0)
+                stats.cancelled += gone.count
+                condition.unlock()
+                let group = newTasks[start..<end].filter { !gone.contains($0.0) }
+                for t in newTasks[start..<end] where gone.contains(t.0) { t.1.completion(.failure(Self.cancelledError())) }
+                start = end
+                guard !group.isEmpty else { continue }
                 let now = Date()
-                let encoded = model.encode(newTasks.map { EncoderInput(ids: $0.1.ids, adapter: $0.2?.weights) })
-                for (e, t) in zip(encoded, newTasks) {
+                let encoded = model.encode(group.map { EncoderInput(ids: $0.1.ids, adapter: $0.2?.weights) })
+                for (e, t) in zip(encoded, group) {
                     active.append(Active(id: t.0, job: t.1, task: GenerationTask(encoded: e, model: model, parameters: t.1.parameters),
                                          adapter: t.2, enqueued: t.3, started: now))
                 }
