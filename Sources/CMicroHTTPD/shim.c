@@ -15,11 +15,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 /* What the monitor thread knows about one TCP connection, from MHD's "started" notification to
  * its "closed" one (the socket is still open until that notification returns). */
+/* How long a hang-up must stand before a connection still receiving its request is ended. */
+#define RECEIVE_HANGUP_GRACE_MS 1000
+
 enum tracked_phase {
   AWAITING_HEADERS, /* accepted, or bytes of a next request arrived: the header deadline runs */
   IN_REQUEST,       /* headers complete: MHD and the handler own it */
@@ -35,6 +39,7 @@ struct tracked {
   int deadline_fired;
   int suspended;
   int hung_up;
+  int64_t rdhup_ms; /* when a peer hang-up was first seen while MHD still reads the request; 0 = not */
   void *token; /* handed to the hang-up callback while suspended */
   struct adapter_serve_daemon *owner;
 };
@@ -610,6 +615,15 @@ static void *monitor_main(void *arg) {
         if (left < timeout) {
           timeout = left < 0 ? 0 : left;
         }
+      } else if (t->phase == IN_REQUEST && !t->suspended && t->rdhup_ms == 0) {
+        fds[n].fd = t->fd;
+        fds[n].events = POLLRDHUP;
+        owners[n++] = t;
+      } else if (t->phase == IN_REQUEST && !t->suspended && t->rdhup_ms > 0) {
+        int64_t left = t->rdhup_ms + RECEIVE_HANGUP_GRACE_MS - now;
+        if (left < timeout) {
+          timeout = left < 0 ? 0 : left;
+        }
       }
     }
     pthread_mutex_unlock(&d->track_lock);
@@ -687,6 +701,23 @@ static void *monitor_main(void *arg) {
       } else if (t->phase == IDLE && !t->suspended) {
         t->phase = AWAITING_HEADERS;
         t->phase_started_ms = now;
+      } else if (t->phase == IN_REQUEST && !t->suspended && t->rdhup_ms == 0 &&
+                 (fds[i].revents & (POLLRDHUP | POLLHUP | POLLERR))) {
+        t->rdhup_ms = now;
+      }
+    }
+    /* A client that stopped sending while libmicrohttpd still waits for the rest of its body
+     * (fewer bytes than Content-Length) can never complete the request; MHD alone would hold it
+     * until the idle timeout. Once the hang-up has stood for a grace period with nothing left
+     * unread and no handler holding the connection, end it. */
+    for (struct tracked *t = d->tracked; t != NULL; t = t->next) {
+      if (t->phase == IN_REQUEST && !t->suspended && t->rdhup_ms > 0 && t->fd >= 0 &&
+          now - t->rdhup_ms >= RECEIVE_HANGUP_GRACE_MS) {
+        int unread = 0;
+        if (ioctl(t->fd, FIONREAD, &unread) == 0 && unread == 0) {
+          shutdown(t->fd, SHUT_RDWR);
+        }
+        t->rdhup_ms = -1;
       }
     }
     if (d->header_deadline_ms > 0) {
@@ -893,6 +924,7 @@ void adapter_serve_headers_received(struct MHD_Connection *connection) {
   }
   pthread_mutex_lock(&daemon->track_lock);
   t->phase = IN_REQUEST;
+  t->rdhup_ms = 0;
   pthread_mutex_unlock(&daemon->track_lock);
 }
 
@@ -906,6 +938,7 @@ void adapter_serve_request_finished(struct MHD_Connection *connection) {
   t->phase = IDLE;
   t->suspended = 0;
   t->hung_up = 0;
+  t->rdhup_ms = 0;
   t->token = NULL;
   pthread_mutex_unlock(&daemon->track_lock);
   wake_monitor(daemon);

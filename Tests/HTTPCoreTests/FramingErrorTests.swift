@@ -93,6 +93,22 @@ extension LiveServerTests {
             }
         }
 
+        /// A body shorter than its Content-Length, then a half-close: the request can never
+        /// complete. With the idle timeout far beyond the test's read bound, only the monitor's
+        /// hang-up handling can end it in time.
+        @Test("A client that stops sending mid-body is disconnected, not held until the idle timeout")
+        func halfClosedMidBody() throws {
+            var configuration = testConfiguration(timeout: 600)
+            configuration.headerTimeoutSeconds = 600
+            try withServer(configuration) { server, _ in
+                let connection = try RawConnection(port: server.boundPort)
+                try connection.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\nonly part of it")
+                connection.finishSending()
+                let (_, ending) = connection.readUntilClosed(timeout: 30)
+                #expect(ending == .closed)
+            }
+        }
+
         @Test("HTTP/1.0 without Host and Transfer-Encoding: chunked still pass the gate")
         func soundVariants() throws {
             try withServer { server, _ in
