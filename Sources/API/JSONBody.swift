@@ -12,6 +12,9 @@ struct JSONBody {
         guard String(data: data, encoding: .utf8) != nil else {
             throw ServiceError(.invalidRequest, "invalid_utf8", "the request body is not valid UTF-8")
         }
+        if let problem = data.withUnsafeBytes({ StrictJSON.problem(in: $0) }) {
+            throw ServiceError(.invalidRequest, "malformed_json", "the request body is not valid JSON: \(problem)")
+        }
         let object: Any
         do { object = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) } catch {
             throw ServiceError(.invalidRequest, "malformed_json", "the request body is not valid JSON")

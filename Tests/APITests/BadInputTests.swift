@@ -24,12 +24,18 @@ import Testing
         let raw: [(String, Data, Int, String?)] = [
             ("malformed JSON", Data("{\"dialogue\": ".utf8), 400, "malformed_json"),
             ("not an object", Data("[1,2]".utf8), 400, "malformed_json"),
+            ("trailing comma", Data("{\"dialogue\": \"x\",}".utf8), 400, "malformed_json"),
+            ("trailing comma in an array", Data("{\"dialogue\": \"x\", \"stop\": [\"a\",]}".utf8), 400, "malformed_json"),
+            ("NaN literal", Data("{\"dialogue\": \"x\", \"parameters\": {\"temperature\": NaN}}".utf8), 400, "malformed_json"),
+            ("deep nesting", Data((String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)).utf8), 400, "malformed_json"),
             ("empty body", Data(), 400, "invalid_request"),
             ("invalid UTF-8", Data([0x7B, 0x22, 0x64, 0x22, 0x3A, 0x22, 0xFF, 0xFE, 0x22, 0x7D]), 400, "invalid_utf8"),
         ]
         for (label, body, status, code) in raw {
             expectError(try live.call("POST", "/v1/summarize", body: body, headers: ["Content-Type: application/json"]), status, code, label)
         }
+        let comma = try live.call("POST", "/v1/summarize", body: Data("{\"dialogue\": \"x\",}".utf8), headers: ["Content-Type: application/json"])
+        #expect(comma.errorMessage?.contains("trailing comma at byte 17") == true, "the 400 says what and where: \(comma.text)")
         let bodies: [(String, [String: Any], Int, String?)] = [
             ("missing dialogue", ["parameters": [:]], 400, nil),
             ("dialogue not a string", ["dialogue": 5], 400, nil),
