@@ -281,7 +281,8 @@ static int syntax_error(const char **code, const char *which, char *message, siz
  * page, or by closing the connection without a word (RFC 9112 asks for a 400 on each): a request
  * line that is not METHOD SP target SP HTTP-version (400; 505 for a version other than HTTP/1.0
  * or HTTP/1.1), a header line without a colon, with whitespace before the colon, a name that is
- * not a token or a folded continuation line (400), a Transfer-Encoding other than chunked (400),
+ * not a token or a folded continuation line, a control character in a header value or the target
+ * (400), a Transfer-Encoding other than chunked (400),
  * and HTTP/1.1 without Host (400). Leading empty lines are skipped, as libmicrohttpd does.
  * Returns 0 when fine, else the status. */
 static int check_syntax(const char *head, size_t len, const char **code, char *message, size_t message_len) {
@@ -303,6 +304,13 @@ static int check_syntax(const char *head, size_t len, const char **code, char *m
   for (const char *c = line; c < sp1; c++) {
     if (!is_tchar((unsigned char) *c)) {
       return syntax_error(code, "invalid_method", message, message_len, "the request method is not a valid token", 400);
+    }
+  }
+  for (const char *c = sp1 + 1; c < sp2; c++) {
+    unsigned char b = (unsigned char) *c;
+    if (b <= 0x20 || b == 0x7F) {
+      return syntax_error(code, "invalid_request_line", message, message_len,
+                          "the request target contains a control character", 400);
     }
   }
   const char *version = sp2 + 1;
@@ -336,6 +344,15 @@ static int check_syntax(const char *head, size_t len, const char **code, char *m
     for (const char *c = start; c < colon; c++) {
       if (!is_tchar((unsigned char) *c)) {
         return syntax_error(code, "invalid_header", message, message_len, "a header name is not a valid token", 400);
+      }
+    }
+    for (const char *c = colon + 1; c < start + m; c++) {
+      /* RFC 9110 5.5: a field value is visible characters, spaces and tabs; a NUL, CR or other
+       * control character in one is rejected rather than passed on to the application. */
+      unsigned char b = (unsigned char) *c;
+      if ((b < 0x20 && b != '\t') || b == 0x7F) {
+        return syntax_error(code, "invalid_header", message, message_len,
+                            "a header value contains a control character (NUL, CR or similar)", 400);
       }
     }
     size_t name_len = (size_t) (colon - start);

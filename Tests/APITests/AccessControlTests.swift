@@ -86,7 +86,9 @@ import Testing
     }
 
     /// Bytes curl will not send. libmicrohttpd cuts a header value at a NUL; the part after it
-    /// must still make the request fail rather than vanish.
+    /// must still make the request fail rather than vanish. The gate refuses a NUL or other
+    /// control character in any header value (400 invalid_header) before authorization runs;
+    /// a tab, which RFC 9110 allows inside a value, reaches authorization and is refused there.
     @Test func controlCharactersAndNULAreRefused() throws {
         let live = try live()
         defer { live.stop() }
@@ -106,12 +108,14 @@ import Testing
                 // The same client gets in with a clean header, so each refusal below is the bytes.
                 #expect(try get(good, lineEnd: lineEnd, authLast: authLast).status == 200, "\(lineEnd.debugDescription) \(authLast)")
                 let hidden = try get(good + [0] + Array("junk".utf8), lineEnd: lineEnd, authLast: authLast)
-                #expect(hidden.status == 401 && hidden.body.contains("control characters"), "\(lineEnd.debugDescription) \(authLast): \(hidden)")
-                #expect(try get(good + [0, 0] + Array("x".utf8), lineEnd: lineEnd, authLast: authLast).status == 401)
+                #expect(hidden.status == 400 && hidden.body.contains("invalid_header"), "\(lineEnd.debugDescription) \(authLast): \(hidden)")
+                #expect(try get(good + [0, 0] + Array("x".utf8), lineEnd: lineEnd, authLast: authLast).status == 400)
             }
         }
-        for bad: [UInt8] in [good + [0x01], good + [0x7F], Array("Bearer\t".utf8) + Array(Self.key.utf8), good + [0x09, 0x78],
-                             Array("Bearer ".utf8) + [0x1B] + Array(Self.key.utf8)] {
+        for bad: [UInt8] in [good + [0x01], good + [0x7F], Array("Bearer ".utf8) + [0x1B] + Array(Self.key.utf8)] {
+            #expect(try get(bad).status == 400, "\(bad)")
+        }
+        for bad: [UInt8] in [Array("Bearer\t".utf8) + Array(Self.key.utf8), good + [0x09, 0x78]] {
             #expect(try get(bad).status == 401, "\(bad)")
         }
         // A body arriving with the headers must not be mistaken for hidden bytes, whatever the
@@ -126,7 +130,7 @@ import Testing
         // The admin token is held to the same rule.
         let upload = Array("DELETE /v1/tasks/t HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(Self.token)".utf8) + [0]
             + Array("tail\r\nConnection: close\r\n\r\n".utf8)
-        #expect(try rawHTTP(port: port, upload).status == 401)
+        #expect(try rawHTTP(port: port, upload).status == 400)
     }
 
     @Test func disabledAdminEndpointsAnswer405() throws {

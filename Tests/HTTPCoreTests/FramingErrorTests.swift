@@ -62,6 +62,11 @@ extension LiveServerTests {
                   ("GET /echo HTTP/1.1\r\nHost: t\r\nX-A: 1\r\n  folded\r\n\r\n", 400, "invalid_header"),
                   ("POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n", 400, "unsupported_transfer_encoding"),
                   ("GET /echo HTTP/1.1\r\nConnection: close\r\n\r\n", 400, "missing_host"),
+                  ("GET /echo HTTP/1.1\r\nHost: t\r\nX-A: a\u{0}b\r\n\r\n", 400, "invalid_header"),
+                  ("GET /echo HTTP/1.1\r\nHost: t\r\nX-A: a\rb\r\n\r\n", 400, "invalid_header"),
+                  ("GET /echo HTTP/1.1\r\nHost: t\r\nUser-Agent: x\u{1B}[31m\r\n\r\n", 400, "invalid_header"),
+                  ("GET /echo HTTP/1.1\r\nHost: t\u{7F}\r\n\r\n", 400, "invalid_header"),
+                  ("GET /ec\u{0}ho HTTP/1.1\r\nHost: t\r\n\r\n", 400, "invalid_request_line"),
               ])
         func malformedLines(request: String, status: Int, code: String) throws {
             try withServer { server, _ in
