@@ -774,6 +774,20 @@ static void raise_fd_limit(unsigned int connection_limit) {
   setrlimit(RLIMIT_NOFILE, &limit);
 }
 
+/* Frees a daemon whose libmicrohttpd side never started: the listen socket (if opened), the
+ * locks and the monitor's wake pipe. */
+static void destroy_unstarted(struct adapter_serve_daemon *d) {
+  if (d->listen_fd >= 0) {
+    close(d->listen_fd);
+  }
+  pthread_mutex_destroy(&d->lock);
+  pthread_mutex_destroy(&d->error_lock);
+  pthread_mutex_destroy(&d->track_lock);
+  close(d->wake[0]);
+  close(d->wake[1]);
+  free(d);
+}
+
 adapter_serve_daemon *adapter_serve_start_daemon(const char *host,
                                                  uint16_t port,
                                                  unsigned int connection_limit,
@@ -843,15 +857,7 @@ adapter_serve_daemon *adapter_serve_start_daemon(const char *host,
     char message[256];
     snprintf(message, sizeof message, "cannot listen: %s", strerror(errno));
     set_error(error_buf, error_buf_len, message);
-    if (d->listen_fd >= 0) {
-      close(d->listen_fd);
-    }
-    pthread_mutex_destroy(&d->lock);
-    pthread_mutex_destroy(&d->error_lock);
-    pthread_mutex_destroy(&d->track_lock);
-    close(d->wake[0]);
-    close(d->wake[1]);
-    free(d);
+    destroy_unstarted(d);
     return NULL;
   }
   d->mhd = MHD_start_daemon(flags, port, NULL, NULL, handler, ctx,
@@ -871,13 +877,7 @@ adapter_serve_daemon *adapter_serve_start_daemon(const char *host,
     if (error_buf != NULL && error_buf_len > 0 && error_buf[0] == '\0') {
       set_error(error_buf, error_buf_len, "MHD_start_daemon failed (address in use or not available?)");
     }
-    close(d->listen_fd);
-    pthread_mutex_destroy(&d->lock);
-    pthread_mutex_destroy(&d->error_lock);
-    pthread_mutex_destroy(&d->track_lock);
-    close(d->wake[0]);
-    close(d->wake[1]);
-    free(d);
+    destroy_unstarted(d);
     return NULL;
   }
   struct sockaddr_storage bound;
