@@ -33,6 +33,11 @@ struct GenerateCommand: ParsableCommand {
         let tok = try CLIError.wrap { try T5Tokenizer(directory: URL(fileURLWithPath: tokenizer ?? model)) }
         let base = try CLIError.wrap { try T5ForConditionalGeneration(directory: modelDir) }
         let parts = try adapters.map { dir in try CLIError.wrap { try PEFTAdapter.load(directory: URL(fileURLWithPath: dir), base: base) } }
+        // The server's rule (AdapterServeService.resolve): one weight adapter and one prompt or
+        // prefix at most, so two LoRAs on the same module are an error, not a crash.
+        if parts.filter({ $0.info.kind.changesWeights }).count > 1 || parts.filter({ !$0.info.kind.changesWeights }).count > 1 {
+            throw ValidationError("--adapter can stack at most one weight adapter (LoRA, DoRA, AdaLoRA or IA3) and one soft prompt or prefix; to combine LoRAs, write one with `adapter-serve merge --combination`")
+        }
         var p = GenerationParameters()
         p.maxNewTokens = maxNewTokens; p.minNewTokens = minNewTokens; p.numBeams = numBeams
         p.lengthPenalty = lengthPenalty; p.earlyStopping = earlyStopping ? .always : .heuristic

@@ -69,6 +69,11 @@ enum CLI {
         let beams = try CLI.run(["generate", "--model", CLI.fixtures.appendingPathComponent("tiny-flan").path, "--tokenizer",
                                  CLI.tokenizer.path, "--text", "x", "--num-beams", "0"])
         #expect(beams.exitCode != 0 && beams.stderr.contains("num_beams"))
+        // Two LoRAs on the same modules: the server's 422 rule, not a precondition crash.
+        let lora = CLI.fixtures.appendingPathComponent("tiny-flan/adapters/lora-qv").path
+        let twice = try CLI.run(["generate", "--model", CLI.fixtures.appendingPathComponent("tiny-flan").path, "--tokenizer",
+                                 CLI.tokenizer.path, "--text", "x", "--adapter", lora, "--adapter", lora])
+        #expect(twice.exitCode != 0 && twice.stderr.contains("at most one weight adapter"), "\(twice.exitCode) \(twice.stderr)")
     }
 
     /// The real FLAN-T5-base shapes load and generate (random weights: the tokens mean nothing).
