@@ -17,8 +17,12 @@ final class ServerContext: @unchecked Sendable {
     let draining = Atomic<Bool>(false)
     private let lock = NSCondition()
     private var suspendedResponders: [ObjectIdentifier: HTTPResponder] = [:]
-    /// Streams whose reader suspended the connection for want of bytes.
-    private var suspendedStreams: [ObjectIdentifier: HTTPStream] = [:]
+    /// Streams whose reader suspended the connection for want of bytes, with the number of
+    /// suspensions not yet matched by a `resumed`. A count, not a flag: a `send` resumes the
+    /// connection and only then reports it, and in between libmicrohttpd may already have read
+    /// the new bytes and suspended again; clearing a flag at that report would forget the new
+    /// suspension, and stopping would then find a suspended connection nobody resumes.
+    private var suspendedStreams: [ObjectIdentifier: (stream: HTTPStream, pending: Int)] = [:]
     /// Set by `answerSuspended`: from then on no connection may be suspended, because
     /// libmicrohttpd aborts the process if it is stopped while one is.
     private var stopping = false
@@ -43,12 +47,18 @@ final class ServerContext: @unchecked Sendable {
     func suspending(stream: HTTPStream) -> Bool {
         lock.lock(); defer { lock.unlock() }
         guard !stopping else { return false }
-        suspendedStreams[ObjectIdentifier(stream)] = stream
+        suspendedStreams[ObjectIdentifier(stream), default: (stream, 0)].pending += 1
         return true
     }
 
     func resumed(stream: HTTPStream) {
-        lock.lock(); suspendedStreams[ObjectIdentifier(stream)] = nil; lock.broadcast(); lock.unlock()
+        lock.lock()
+        let key = ObjectIdentifier(stream)
+        if let entry = suspendedStreams[key] {
+            suspendedStreams[key] = entry.pending > 1 ? (entry.stream, entry.pending - 1) : nil
+        }
+        lock.broadcast()
+        lock.unlock()
     }
 
     func resumed(_ responder: HTTPResponder) {
@@ -62,7 +72,7 @@ final class ServerContext: @unchecked Sendable {
         lock.lock()
         stopping = true
         let waiting = Array(suspendedResponders.values)
-        let streams = Array(suspendedStreams.values)
+        let streams = suspendedStreams.values.map(\.stream)
         lock.unlock()
         for responder in waiting { responder.respond(response) }
         // A stream cut here ends without its terminating chunk: the client sees it truncated.
