@@ -76,10 +76,12 @@ struct PrefillGapCommand: ParsableCommand {
         var longParameters = p
         longParameters.maxNewTokens = 4; longParameters.minNewTokens = 4
         let steps = StepCounter()
+        let slices = SliceTimes()
         let stepsBefore = stepsBefore, running = running
         group.enter()
         let longJob = GenerationJob(ids: longIDs, parameters: longParameters) { outputs.set(running, $0); group.leave() }
         engine.onEvent = { event in
+            slices.record(event)
             if case .decoderStep = event, steps.next() == stepsBefore { _ = try? engine.submit(longJob) }
         }
         engine.start()
@@ -93,6 +95,7 @@ struct PrefillGapCommand: ParsableCommand {
             switch r! { case .success(let o): o; case .failure(let e): throw CLIError(description: e.message) }
         }
         let gaps = results.prefix(running).flatMap(\.tokenGapSeconds).sorted()
+        if !json { print("  longest work before each kind of event (s): \(slices.longest)") }
         return (gaps.last ?? 0, gaps[gaps.count / 2], results[running].firstTokenSeconds ?? 0)
     }
 }
@@ -110,4 +113,23 @@ private final class Outputs: @unchecked Sendable {
     init(count: Int) { slots = Array(repeating: nil, count: count) }
     func set(_ i: Int, _ r: Result<GenerationOutput, ServiceError>) { lock.lock(); slots[i] = r; lock.unlock() }
     var values: [Result<GenerationOutput, ServiceError>?] { lock.lock(); defer { lock.unlock() }; return slots }
+}
+
+/// The longest stretch of engine work that ended in each kind of event (the time since the
+/// previous event), to show which slice a largest gap is made of.
+private final class SliceTimes: @unchecked Sendable {
+    private var last: Date?
+    private(set) var longest: [String: Double] = [:]
+    func record(_ event: EngineEvent) {
+        let now = Date()
+        defer { last = now }
+        guard let last else { return }
+        let kind: String
+        switch event {
+        case .encoderLayer(let layer, _, _): kind = layer == 1 ? "first encoder layer" : "encoder layer"
+        case .encoded: kind = "cross-attention caches"
+        case .decoderStep: kind = "decoder step"
+        }
+        longest[kind] = max(longest[kind] ?? 0, (now.timeIntervalSince(last) * 1000).rounded() / 1000)
+    }
 }

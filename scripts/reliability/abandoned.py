@@ -48,15 +48,18 @@ def wait_idle(port, timeout=600):
 
 
 def run(server, abandon_count, abandon_tokens, abandon_after, probe_tokens, rounds):
+    """Each round measures the probe on the idle server and then right after abandoning, so both
+    see the same machine: on a 2-core machine shared with builds, load drifts by 50% within a
+    minute, and idle probes taken all first (as this did before) skew the ratio either way."""
     probe(server.port, probe_tokens)                       # warm-up
     idle_timings, after_timings = [], []
-    idle = statistics.median(probe(server.port, probe_tokens, idle_timings) for _ in range(3))
     body = json.dumps({"dialogue": DIALOGUE, "parameters": {"max_new_tokens": abandon_tokens,
                                                              "min_new_tokens": abandon_tokens}}).encode()
     wire = request_bytes("POST", "/v1/summarize", ["Content-Type: application/json"], body)
-    after = []
+    idle, after = [], []
     before = counters(server.port)
     for _ in range(rounds):
+        idle.append(probe(server.port, probe_tokens, idle_timings))
         socks = []
         for _ in range(abandon_count):
             s = socket.create_connection(("127.0.0.1", server.port), timeout=10)
@@ -69,9 +72,10 @@ def run(server, abandon_count, abandon_tokens, abandon_after, probe_tokens, roun
         # Rounds must not pile up: wait until no abandoned request is left in the engine.
         wait_idle(server.port)
     server.check_alive("abandoned requests")
-    ratio = statistics.median(after) / idle
+    ratio = statistics.median(after) / statistics.median(idle)
     now = counters(server.port)
     cancelled = {k.replace("adapterserve_", ""): int(now.get(k, 0) - before.get(k, 0)) for k in now}
     return {"abandoned_per_round": abandon_count, "abandoned_tokens": abandon_tokens, "closed_after_s": abandon_after,
-            "probe_tokens": probe_tokens, "idle_s": round(idle, 3), "after_abandon_s": [round(a, 3) for a in after],
-            "ratio": round(ratio, 2), "idle_probes_ms": idle_timings, "after_probes_ms": after_timings, **cancelled}
+            "probe_tokens": probe_tokens, "idle_s": round(statistics.median(idle), 3), "idle_each_s": [round(a, 3) for a in idle],
+            "after_abandon_s": [round(a, 3) for a in after], "ratio": round(ratio, 2),
+            "idle_probes_ms": idle_timings, "after_probes_ms": after_timings, **cancelled}
