@@ -105,6 +105,7 @@ public struct GenerationOutput: Sendable {
 /// Counters the metrics endpoint (and tests) read.
 public struct EngineStats: Sendable {
     public var queueDepth = 0
+    /// Generations holding a batch slot: decoding, or admitted and in (or waiting for) the encoder.
     public var activeSequences = 0
     public var lastBatchSize = 0
     /// Generations waiting for the loader thread to bring their adapter back from disk.
@@ -117,8 +118,9 @@ public struct EngineStats: Sendable {
 /// Runs the model on one dedicated thread (never libmicrohttpd's threads or Swift's cooperative
 /// pool) with continuous batching: each loop applies cancellations, admits waiting requests,
 /// runs a slice of the current admission group's encoder (layer by layer, see `Prefill`), then
-/// advances every active request by one decoder step in a single shared batch. Evicted adapters are read back on a separate loader thread, so a
-/// disk read and SHA-256 never stall the requests being decoded.
+/// advances every active request by one decoder step in a single shared batch. Evicted adapters
+/// are read back on a separate loader thread, so a disk read and SHA-256 never stall the
+/// requests being decoded.
 public final class InferenceEngine: @unchecked Sendable {
     public let model: T5ForConditionalGeneration
     public let maxBatch: Int
@@ -444,7 +446,7 @@ public final class InferenceEngine: @unchecked Sendable {
             }
             condition.lock()
             stats.waitingForAdapters = parked.count
-            stats.activeSequences = active.count
+            stats.activeSequences = active.count + admitted.count + (prefill?.members.count ?? 0)
             condition.unlock()
             guard !active.isEmpty else { continue }
             let tasks = active.map(\.task)
@@ -477,7 +479,7 @@ public final class InferenceEngine: @unchecked Sendable {
                 return false
             }
             condition.lock()
-            stats.activeSequences = active.count
+            stats.activeSequences = active.count + admitted.count + (prefill?.members.count ?? 0)
             stats.lastBatchSize = batch
             condition.unlock()
         }
