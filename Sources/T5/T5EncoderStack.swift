@@ -103,7 +103,7 @@ struct EncoderScratch {
     }
 }
 
-/// A packed batch of encoder inputs run through the encoder one layer per `runNextStage()`, so a
+/// A packed batch of encoder inputs run through the encoder one layer per `runNextLayer()`, so a
 /// scheduler can run decoder steps for requests already generating between the layers of a long
 /// prefill. T5's encoder attends both ways over the whole sequence, so a prefill can be split by
 /// layer but never by position. Between stages, sequences whose clients left can be dropped
@@ -121,7 +121,7 @@ public final class EncoderPass {
     private var scratch: EncoderScratch
     /// Encoder layers already run (the final layer norm runs with the last one).
     public private(set) var layersDone = 0
-    /// Stages of the pass: one per encoder layer, then the cross-attention caches (`finish`).
+    /// Encoder layers of the pass (the cross-attention caches follow, in `finish`).
     public var layerCount: Int { model.encoder.blocks.count }
     public var isEncoderDone: Bool { layersDone == layerCount }
     /// Packed rows still in the pass (soft-prompt rows included).

@@ -28,8 +28,14 @@ import Testing
             }
             let stepped = pass.finish()
             let whole = model.encode(inputs)
+            // Same code, so the same values; not compared bit for bit, because products split
+            // over the workers (a process-wide count other suites change) may round differently.
             for (s, w) in zip(stepped, whole) {
-                #expect(s.length == w.length && s.crossKeys == w.crossKeys && s.crossValues == w.crossValues)
+                #expect(s.length == w.length)
+                let a: [Float] = Array((s.crossKeys + s.crossValues).joined()), b: [Float] = Array((w.crossKeys + w.crossValues).joined())
+                let scale = max(1, b.map(abs).max() ?? 1)
+                let error = zip(a, b).map { abs($0 - $1) }.max() ?? .infinity
+                #expect(a.count == b.count && error <= 1e-5 * scale, "max difference \(error), scale \(scale)")
             }
             let tokens = generate(stepped, cases, model: model)
             for (t, c) in zip(tokens, cases) { #expect(t == c.tokenIDs, "\(c.testDescription)") }
