@@ -6,7 +6,7 @@ struct AdapterServe: ParsableCommand {
         commandName: "adapter-serve",
         abstract: "Serve one frozen FLAN-T5 with many PEFT adapters (LoRA, soft prompts) on CPU.",
         subcommands: [ServeCommand.self, GenerateCommand.self, TokenizeCommand.self, EvalCommand.self,
-                      ScoreCommand.self, RougeCommand.self, MergeCommand.self, BenchCommand.self, BenchKernelsCommand.self, WeightErrorCommand.self, MakeRandomModelCommand.self,
+                      ScoreCommand.self, RougeCommand.self, MergeCommand.self, BenchCommand.self, BenchKernelsCommand.self, PrefillGapCommand.self, WeightErrorCommand.self, MakeRandomModelCommand.self,
                       PullCommand.self, HealthcheckCommand.self])
 }
 

@@ -105,6 +105,7 @@ public struct GenerationOutput: Sendable {
 /// Counters the metrics endpoint (and tests) read.
 public struct EngineStats: Sendable {
     public var queueDepth = 0
+    /// Generations holding a batch slot: decoding, or admitted and in (or waiting for) the encoder.
     public var activeSequences = 0
     public var lastBatchSize = 0
     /// Generations waiting for the loader thread to bring their adapter back from disk.
@@ -116,9 +117,10 @@ public struct EngineStats: Sendable {
 
 /// Runs the model on one dedicated thread (never libmicrohttpd's threads or Swift's cooperative
 /// pool) with continuous batching: each loop applies cancellations, admits waiting requests,
-/// runs their encoders as one batch, then advances every active request by one decoder step in
-/// a single shared batch. Evicted adapters are read back on a separate loader thread, so a
-/// disk read and SHA-256 never stall the requests being decoded.
+/// runs a slice of the current admission group's encoder (layer by layer, see `Prefill`), then
+/// advances every active request by one decoder step in a single shared batch. Evicted adapters
+/// are read back on a separate loader thread, so a disk read and SHA-256 never stall the
+/// requests being decoded.
 public final class InferenceEngine: @unchecked Sendable {
     public let model: T5ForConditionalGeneration
     public let maxBatch: Int
@@ -143,6 +145,9 @@ public final class InferenceEngine: @unchecked Sendable {
     public var applyChange: (@Sendable (StateChange) -> Result<Void, ServiceError>)?
     /// Called on the engine thread after every decoder step with the step's batch size.
     public var onBatch: (@Sendable (Int) -> Void)?
+    /// Called on the engine thread (no lock held) after each encoder layer, finished admission
+    /// group and decoder step: the schedule in order. Must return at once.
+    public var onEvent: (@Sendable (EngineEvent) -> Void)?
 
     public init(model: T5ForConditionalGeneration, maxBatch: Int = 16, maxQueue: Int = 256, blasThreads: Int? = nil) {
         self.model = model
@@ -283,25 +288,44 @@ public final class InferenceEngine: @unchecked Sendable {
         var missing: Set<String>
     }
 
-    /// Encoder rows per group between cancellation checks: one typical 256-token dialogue, which
-    /// keeps each product large enough for the GEMM backends to run at full speed.
+    /// Encoder rows per admission group: one typical 256-token dialogue, which keeps each
+    /// product large enough for the GEMM backends to run at full speed.
     static let encoderGroupRows = 256
+    /// Encoder work run between two decoder steps, in packed rows times layers: about what one
+    /// decoder step costs, so a running request's gap between tokens grows by at most about one
+    /// step (plus one layer of a very long prompt) while a prefill is in progress. A 500-token
+    /// prompt advances one layer per step; a 60-token one finishes in about three steps.
+    public static let defaultPrefillRowLayersPerStep = 256
+    /// Set before `start`; `Int.max` encodes every admission whole before the next decoder step.
+    public var prefillRowLayersPerStep = InferenceEngine.defaultPrefillRowLayersPerStep
 
     private static func cancelledError() -> ServiceError {
         ServiceError(.cancelled, "cancelled", "the client closed the connection before the summary was ready")
     }
 
+    /// Whether a cancellation is waiting (read between encoder layers, which then yield to it).
+    private var cancellationPending: Bool {
+        condition.lock(); defer { condition.unlock() }
+        return !cancellations.isEmpty
+    }
+
+    /// Each loop: apply cancellations, take queued work, run one slice of the current admission
+    /// group's encoder (a few layers, or its cross-attention caches), then one decoder step for
+    /// every running generation. A long prefill is thus spread over many decoder steps instead
+    /// of freezing them, and cancellations land between its layers.
     private func run() {
         var active: [Active] = []
         var parked: [Parked] = []
+        var admitted: [Admitted] = []   // adapter resolved, waiting for the encoder
+        var prefill: Prefill?           // the group in the encoder
         while true {
             condition.lock()
-            while queue.isEmpty && active.isEmpty && cancellations.isEmpty && !stopped {
+            while queue.isEmpty && active.isEmpty && cancellations.isEmpty && admitted.isEmpty && prefill == nil && !stopped {
                 idle = parked.isEmpty
                 condition.broadcast()
                 condition.wait()
             }
-            if stopped && queue.isEmpty && active.isEmpty { condition.unlock(); return }
+            if stopped && queue.isEmpty && active.isEmpty && admitted.isEmpty && prefill == nil { condition.unlock(); return }
             idle = false
             // Cancellations first, wherever the generation is.
             let cancelled = cancellations
@@ -317,10 +341,10 @@ public final class InferenceEngine: @unchecked Sendable {
             // Take work in order, up to the batch limit: state changes run when reached, so
             // requests queued before an activation use the old route and those after it the new.
             var taken: [(task: EngineTask, enqueued: Date)] = []
-            var admitting = 0
+            var admitting = active.count + admitted.count + (prefill?.members.count ?? 0)
             while let first = queue.first {
                 if case .generate = first.task {
-                    guard active.count + admitting < maxBatch else { break }
+                    guard admitting < maxBatch else { break }
                     admitting += 1
                 }
                 taken.append(queue.removeFirst())
@@ -332,6 +356,15 @@ public final class InferenceEngine: @unchecked Sendable {
                     guard cancelled.contains(p.id) else { return false }
                     dropped.append((p.job, 0))
                     return true
+                }
+                admitted.removeAll { a in
+                    guard cancelled.contains(a.id) else { return false }
+                    dropped.append((a.job, 0))
+                    return true
+                }
+                if let p = prefill {
+                    dropped += p.remove(cancelled).map { ($0.job, 0) }
+                    if p.members.isEmpty { prefill = nil }
                 }
                 active.removeAll { a in
                     guard cancelled.contains(a.id) else { return false }
@@ -345,7 +378,6 @@ public final class InferenceEngine: @unchecked Sendable {
                 condition.unlock()
             }
 
-            var newTasks: [(GenerationID, GenerationJob, ResolvedAdapter?, Date)] = []
             func admit(_ id: GenerationID, _ job: GenerationJob, enqueued: Date) {
                 if let deadline = job.deadline, Date() > deadline {
                     job.completion(.failure(ServiceError(.unavailable, "timeout", "the request waited in the queue past its timeout", retryAfterSeconds: 1)))
@@ -353,7 +385,7 @@ public final class InferenceEngine: @unchecked Sendable {
                 }
                 switch job.resolve() {
                 case .failed(let e): job.completion(.failure(e))
-                case .ready(let adapter): newTasks.append((id, job, adapter, enqueued))
+                case .ready(let adapter): admitted.append(Admitted(id: id, job: job, adapter: adapter, enqueued: enqueued))
                 case .needsLoading(let names, let then):
                     var retry = job
                     retry.resolve = then
@@ -386,41 +418,42 @@ public final class InferenceEngine: @unchecked Sendable {
                     }
                 }
             }
-            // The encoder runs in groups of about `encoderGroupRows` rows (rows are packed, never
-            // padded, so grouping costs nothing in work), and cancellations are applied between
-            // groups: when clients leave while a large admission is being encoded, the rest of
-            // their prefill is skipped instead of run to the end.
-            var start = 0
-            while start < newTasks.count {
-                var end = start, rows = 0
-                while end < newTasks.count && (end == start || rows < Self.encoderGroupRows) {
-                    rows += newTasks[end].1.ids.count
-                    end += 1
+            // One slice of prefill: encoder layers of the current group up to the budget (at least
+            // one stage), stopping early when a cancellation arrives so it lands before the next layer.
+            if prefill == nil && !admitted.isEmpty {
+                prefill = Prefill(taking: &admitted, rows: Self.encoderGroupRows, model: model)
+            }
+            var spent = 0
+            while let p = prefill, spent < prefillRowLayersPerStep {
+                if !p.pass.isEncoderDone {
+                    p.pass.runNextLayer()
+                    spent += p.pass.rows
+                    onEvent?(.encoderLayer(layer: p.pass.layersDone, of: p.pass.layerCount, generations: p.ids))
+                } else {
+                    let encoded = p.pass.finish()
+                    for (e, m) in zip(encoded, p.members) {
+                        active.append(Active(id: m.id, job: m.job, task: GenerationTask(encoded: e, model: model, parameters: m.job.parameters),
+                                             adapter: m.adapter, enqueued: m.enqueued, started: p.started))
+                    }
+                    onEvent?(.encoded(p.ids))
+                    prefill = nil
+                    if !admitted.isEmpty && !cancellationPending {
+                        prefill = Prefill(taking: &admitted, rows: Self.encoderGroupRows, model: model)
+                    }
+                    spent += 2 * p.pass.rows   // the cross-attention caches cost about two layers
                 }
-                condition.lock()
-                let gone = newTasks[start..<end].filter { cancellations.remove($0.0) != nil }.map(\.0)
-                stats.cancelled += gone.count
-                condition.unlock()
-                let group = newTasks[start..<end].filter { !gone.contains($0.0) }
-                for t in newTasks[start..<end] where gone.contains(t.0) { t.1.completion(.failure(Self.cancelledError())) }
-                start = end
-                guard !group.isEmpty else { continue }
-                let now = Date()
-                let encoded = model.encode(group.map { EncoderInput(ids: $0.1.ids, adapter: $0.2?.weights) })
-                for (e, t) in zip(encoded, group) {
-                    active.append(Active(id: t.0, job: t.1, task: GenerationTask(encoded: e, model: model, parameters: t.1.parameters),
-                                         adapter: t.2, enqueued: t.3, started: now))
-                }
+                if cancellationPending { break }
             }
             condition.lock()
             stats.waitingForAdapters = parked.count
-            stats.activeSequences = active.count
+            stats.activeSequences = active.count + admitted.count + (prefill?.members.count ?? 0)
             condition.unlock()
             guard !active.isEmpty else { continue }
             let tasks = active.map(\.task)
             let batch = tasks.reduce(0) { $0 + $1.pending.count }
             model.step(tasks)
             onBatch?(batch)
+            if let onEvent { onEvent(.decoderStep(active.map(\.id))) }
             let now = Date()
             for a in active {
                 a.clock.tick(now, enqueued: a.enqueued)
@@ -446,7 +479,7 @@ public final class InferenceEngine: @unchecked Sendable {
                 return false
             }
             condition.lock()
-            stats.activeSequences = active.count
+            stats.activeSequences = active.count + admitted.count + (prefill?.members.count ?? 0)
             stats.lastBatchSize = batch
             condition.unlock()
         }

@@ -76,30 +76,17 @@ public final class T5ForConditionalGeneration: Sendable {
     public func linearShape(_ site: Int) -> (out: Int, in: Int) { linearShapes[site] }
 
     /// Runs the encoder over a packed batch and precomputes every decoder layer's cross-attention
-    /// keys/values per sequence.
+    /// keys/values per sequence. (`EncoderPass` runs the same work one layer at a time.)
     public func encode(_ inputs: [EncoderInput]) -> [EncodedSequence] {
-        let d = config.dModel, inner = config.innerDim
-        var offsets = [0]
-        var segments = RowSegments()
-        for input in inputs {
-            let length = input.ids.count + (input.adapter?.promptLength ?? 0)
-            precondition(length > 0, "empty encoder input")
-            offsets.append(offsets.last! + length)
-            segments.append(rows: length, adapter: input.adapter)
-        }
+        EncoderPass(model: self, inputs: inputs).finish()
+    }
+
+    /// Every decoder layer's cross-attention keys/values for each sequence of an encoded packed
+    /// batch: hidden (rows, d_model), sequence s at rows offsets[s]..<offsets[s+1].
+    func crossAttentionCaches(_ hidden: [Float], offsets: [Int], segments: RowSegments,
+                              inputs: [EncoderInput]) -> [EncodedSequence] {
+        let inner = config.innerDim
         let rows = offsets.last!
-        var hidden = [Float](repeating: 0, count: rows * d)   // (rows, d_model)
-        hidden.withUnsafeMutableBufferPointer { h in
-            for (s, input) in inputs.enumerated() {
-                var row = offsets[s]
-                if let prompt = input.adapter?.promptEmbeddings {
-                    prompt.storage.withUnsafeBufferPointer { p in (h.baseAddress! + row * d).update(from: p.baseAddress!, count: p.count) }
-                    row += prompt.shape[0]
-                }
-                embed(input.ids, into: h.baseAddress! + row * d)
-            }
-            encoder.forward(h.baseAddress!, offsets: offsets, segments: segments)
-        }
         var crossKeys = [[[Float]]](repeating: [], count: inputs.count)
         var crossValues = crossKeys
         var kv = [Float](repeating: 0, count: rows * inner)   // (rows, inner)
@@ -146,7 +133,7 @@ public final class T5ForConditionalGeneration: Sendable {
     }
 
     /// Rows of `shared` for each id; ids outside the vocabulary are a caller bug (validated upstream).
-    private func embed(_ ids: [Int32], into out: UnsafeMutablePointer<Float>) {
+    func embed(_ ids: [Int32], into out: UnsafeMutablePointer<Float>) {
         let d = config.dModel
         shared.storage.withUnsafeBufferPointer { e in
             for (i, id) in ids.enumerated() {
