@@ -73,6 +73,17 @@ import T5
             #expect(reported.map { $0["weight"] as? Double } == sorted.map(\.weight))
             #expect(reported.map { $0["sha256"] as? String } == sorted.map { shas[$0.name] })
         }
+        // Streamed: the header names the combination and the summary event reports it, with
+        // the same tokens as the answer above.
+        let c = try #require(Self.cases.first { $0.id == "qv-patterns/greedy-d0" })
+        var streamed = body(c.dialogue, c.members, params: c.params)
+        streamed["stream"] = true
+        let stream = try live.call("POST", "/v1/summarize", json: streamed, extra: ["-N"])
+        let events = try #require(parseEvents(stream.text), "not SSE: \(stream.text)")
+        let summary = try #require(events.last { $0.name == "summary" })
+        #expect(stream.status == 200 && stream.headers["X-Adapter"] == "combine(lora-patterns:0.3,lora-qv:0.7)")
+        #expect(((summary.json["adapter"] as? [String: Any])?["combine"] as? [Any])?.count == 2)
+        #expect((summary.json["token_ids"] as? [Int])?.map(Int32.init) == c.tokenIDs)
         // A plain name still works beside combinations.
         let plain = try live.call("POST", "/v1/summarize", json: ["dialogue": "Hi.", "adapter": "lora-qv", "parameters": ["max_new_tokens": 4]])
         #expect(plain.status == 200 && plain.adapterName == "lora-qv" && (plain.json["adapter"] as? [String: Any])?["combine"] == nil)
