@@ -78,6 +78,23 @@ struct CombinationCase: Sendable, CustomTestStringConvertible {
         #expect(out == c.tokenIDs)
     }
 
+    /// Where PEFT's `cat` keeps its first adapter's rsLoRA or layers_to_transform, the request
+    /// order's `cat` is not the weighted sum: the fixtures hold its tokens, and the weighted
+    /// sum's (which `matchesPEFT` proves ours equal, as does `cat` in `cat_order`) differ from
+    /// them, so the README's account of what a request computes is the one that holds.
+    @Test func peftCatQuirksAreNotReproduced() throws {
+        let data = try Data(contentsOf: CombinationCase.fixtures.appendingPathComponent("combine/expected.json"))
+        let combinations = try #require((try JSONSerialization.jsonObject(with: data) as? [String: Any])?["combinations"] as? [[String: Any]])
+        let quirks = combinations.filter { $0["cat_order"] != nil }
+        #expect(Set(quirks.compactMap { $0["id"] as? String }) == ["rslora-first", "patterns-first"])
+        for q in quirks {
+            let literal = try #require((q["peft_cat_as_given"] as? [String: Any])?["token_ids"] as? [[Int]])
+            let ours = CombinationCase.all.filter { $0.model == q["model"] as? String && $0.id == q["id"] as? String }
+            #expect(ours.count == literal.count)
+            #expect(zip(ours, literal).contains { $0.tokenIDs != $1.map(Int32.init) }, "\(q["id"]!): PEFT's literal cat equals the sum")
+        }
+    }
+
     /// A combination, a plain LoRA and the base in one batch: each row gives what it gives alone
     /// (and the combination and the LoRA give PEFT's tokens).
     @Test func mixedBatchEqualsEachAlone() throws {
