@@ -11,6 +11,8 @@ import Serving
 final class Metrics: @unchecked Sendable {
     /// The most distinct adapter names that get their own label value.
     static let adapterLabelCap = 64
+    /// The one label value of every per-request combination (no adapter name has parentheses).
+    static let combinationLabel = "combine(*)"
     static let secondsBuckets: [Double] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
     static let tokenGapBuckets: [Double] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1]
 
@@ -66,6 +68,7 @@ final class Metrics: @unchecked Sendable {
     /// a name or "a+b" for a stacked pair); `known` says whether a name is registered.
     func adapterLabel(_ raw: String, known: (String) -> Bool) -> String {
         if raw.isEmpty { return "none" }
+        if raw == Self.combinationLabel { return raw }
         if raw == "base" { return "base" }
         guard raw.split(separator: "+").allSatisfy({ known(String($0)) }) else { return "unknown" }
         lock.lock(); defer { lock.unlock() }

@@ -1,3 +1,4 @@
+import Adapters
 import Foundation
 import HTTPCore
 import Serving
@@ -36,12 +37,28 @@ extension APIServer {
 
     /// "adapter": a name, a list of names (a LoRA and a soft prompt stacked), or null.
     static func adapterNames(_ body: JSONBody) throws(ServiceError) -> [String]? {
-        guard body.has("adapter") else { return nil }
+        guard body.has("adapter"), !(body.fields["adapter"] is [String: Any]) else { return nil }
         if let name = body.fields["adapter"] as? String { return [name] }
         guard let list = body.fields["adapter"] as? [Any], let names = list as? [String], !names.isEmpty, names.count <= 2 else {
-            throw .badRequest("adapter must be an adapter name or a list of one or two names")
+            throw .badRequest("adapter must be an adapter name, a list of one or two names, or {\"combine\": [{\"name\": ..., \"weight\": ...}, ...]}")
         }
         return names
+    }
+
+    /// "adapter": {"combine": [{"name": "a", "weight": 0.7}, ...]}: the members as given (the
+    /// service checks count, duplicates and weights), or nil for the other forms.
+    static func adapterCombination(_ body: JSONBody) throws(ServiceError) -> [CombinationMember]? {
+        guard let fields = body.fields["adapter"] as? [String: Any] else { return nil }
+        let object = JSONBody(fields: fields, path: "adapter")
+        try object.rejectUnknown(["combine"])
+        guard let list = try object.array("combine") else { throw .badRequest("adapter.combine is required: a list of {\"name\": ..., \"weight\": ...}") }
+        return try list.enumerated().map { (i, item) throws(ServiceError) -> CombinationMember in
+            guard let fields = item as? [String: Any] else { throw .badRequest("adapter.combine[\(i)] must be an object {\"name\": ..., \"weight\": ...}") }
+            let member = JSONBody(fields: fields, path: "adapter.combine[\(i)]")
+            try member.rejectUnknown(["name", "weight"])
+            guard let weight = try member.double("weight") else { throw .badRequest("adapter.combine[\(i)].weight is required") }
+            return CombinationMember(name: try member.requiredString("name"), weight: weight)
+        }
     }
 
     func summarizeRequest(_ r: HTTPRequest) throws(ServiceError) -> SummarizeRequest {
@@ -51,7 +68,8 @@ extension APIServer {
         return SummarizeRequest(dialogue: try body.requiredString("dialogue"), adapters: try Self.adapterNames(body),
                                 task: try body.string("task"), promptTemplate: try body.string("prompt_template"),
                                 parameters: try Self.parameters(try body.object("parameters")),
-                                returnTokenIDs: try body.bool("return_token_ids") ?? false)
+                                returnTokenIDs: try body.bool("return_token_ids") ?? false,
+                                combination: try Self.adapterCombination(body))
     }
 
     /// POST /v1/summarize without a waiting thread: parse, tokenize and queue here, answer from
@@ -88,11 +106,12 @@ extension APIServer {
     }
 
     func summaryResponse(_ result: SummarizeResult, returnTokenIDs: Bool) -> (HTTPResponse, String) {
-        let adapterLabel = result.adapter?.name ?? "base"
+        // Every combination shares one metrics label: a label per weight vector is unbounded.
+        let adapterLabel = result.adapter?.combine != nil ? Metrics.combinationLabel : result.adapter?.name ?? "base"
         metrics.recordTokens(adapter: adapterLabel, input: result.inputTokens, output: result.outputTokens)
         metrics.recordTokenTiming(adapter: adapterLabel, result)
         var headers = HTTPHeaders()
-        headers.set("X-Adapter", adapterLabel)
+        headers.set("X-Adapter", result.adapter?.name ?? "base")
         headers.set("X-Input-Tokens", String(result.inputTokens))
         headers.set("X-Output-Tokens", String(result.outputTokens))
         return (.json(rawJSON: Self.json(summaryObject(result, returnTokenIDs: returnTokenIDs)), headers: headers), adapterLabel)
@@ -102,13 +121,22 @@ extension APIServer {
     func summaryObject(_ result: SummarizeResult, returnTokenIDs: Bool) -> [String: Any] {
         var out: [String: Any] = [
             "summary": result.summary,
-            "adapter": result.adapter.map { ["name": $0.name, "kind": $0.kind, "sha256": $0.sha256] as [String: Any] } ?? NSNull(),
+            "adapter": result.adapter.map(Self.adapterObject) ?? NSNull(),
             "task": result.task ?? NSNull(),
             "usage": ["input_tokens": result.inputTokens, "output_tokens": result.outputTokens],
             "timing_ms": ["queue": Self.round(result.queueMilliseconds), "generation": Self.round(result.generationMilliseconds),
                           "total": Self.round(result.totalMilliseconds)],
         ]
         if returnTokenIDs { out["token_ids"] = result.tokenIDs.map(Int.init) }
+        return out
+    }
+
+    /// The response's `adapter`: name, kind, sha256, and for a combination its members.
+    static func adapterObject(_ adapter: AdapterReference) -> [String: Any] {
+        var out: [String: Any] = ["name": adapter.name, "kind": adapter.kind, "sha256": adapter.sha256]
+        if let members = adapter.combine {
+            out["combine"] = members.map { ["name": $0.name, "weight": $0.weight, "sha256": $0.sha256] as [String: Any] }
+        }
         return out
     }
 

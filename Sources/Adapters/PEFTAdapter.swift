@@ -88,7 +88,17 @@ public struct PEFTAdapter: Sendable {
         guard scale.isFinite else {
             throw .invalid("the LoRA scale for \(key) (\(how) = \(lora.alpha(for: key))/\(r)) is not finite in Float32; use a lora_alpha in the range PEFT trains with")
         }
-        let inputs = a.shape[1], outputs = b.shape[0]
+        let bound = deltaBound(a: a, b: b) * Double(abs(scale))
+        guard bound <= Double(maxDeltaMagnitude) else {
+            throw .invalid("the LoRA update for \(key) can reach |ΔW| = \(Float(bound)) (scale \(how) = \(scale)); the limit is \(maxDeltaMagnitude). Check lora_alpha, r, alpha_pattern and the weights: an adapter this large overflows Float32 at inference")
+        }
+        return scale
+    }
+
+    /// An upper bound on max_ij |(B·A)_ij|: Σ_k |B_ik|·max_j |A_kj| for the worst row i, one pass
+    /// over A (r, in) and B (out, r) instead of the product. Also bounds request-time combinations.
+    static func deltaBound(a: Tensor, b: Tensor) -> Double {
+        let r = a.shape[0], inputs = a.shape[1], outputs = b.shape[0]
         var columnMax = [Float](repeating: 0, count: r)     // (r): max_j |A_kj|
         for k in 0..<r {
             for j in 0..<inputs { columnMax[k] = max(columnMax[k], abs(a.storage[k * inputs + j])) }
@@ -99,11 +109,7 @@ public struct PEFTAdapter: Sendable {
             for k in 0..<r { row += Double(abs(b.storage[i * r + k])) * Double(columnMax[k]) }
             bound = max(bound, row)
         }
-        bound *= Double(abs(scale))
-        guard bound <= Double(maxDeltaMagnitude) else {
-            throw .invalid("the LoRA update for \(key) can reach |ΔW| = \(Float(bound)) (scale \(how) = \(scale)); the limit is \(maxDeltaMagnitude). Check lora_alpha, r, alpha_pattern and the weights: an adapter this large overflows Float32 at inference")
-        }
-        return scale
+        return bound
     }
 
     private static func isSymbolicLink(_ url: URL) -> Bool {

@@ -16,6 +16,8 @@ public final class AdapterServeService: @unchecked Sendable {
     public let registry: AdapterRegistry
     public let store: AdapterStore
     public let engine: InferenceEngine
+    /// Per-request LoRA combinations already built (RequestCombination.swift).
+    let combinations = CombinationCache()
     let logger: Logger
     let lock = NSLock()
     var routes: [String: String]
@@ -153,14 +155,22 @@ public final class AdapterServeService: @unchecked Sendable {
         guard ids.count <= settings.maxInputTokens else {
             throw .unprocessable("input_too_long", "the input is \(ids.count) tokens; the limit is \(settings.maxInputTokens)")
         }
-        let task = request.adapters == nil ? (request.task ?? settings.defaultTask) : request.task
+        if let members = request.combination {
+            do throws(AdapterError) { try RequestCombination.validate(members) } catch {
+                throw ServiceError(.invalidRequest, error.code, error.message)
+            }
+        }
+        let task = request.adapters == nil && request.combination == nil ? (request.task ?? settings.defaultTask) : request.task
         let deadline = Date().addingTimeInterval(settings.requestTimeoutSeconds)
         let tokenizer = self.tokenizer
+        let combination = request.combination.map(RequestCombination.canonical)
         var job = GenerationJob(ids: ids, parameters: request.parameters, resolve: { [weak self] in
-            self?.resolveAdapter(explicit: request.adapters, task: request.task) ?? .failed(ServiceError(.unavailable, "draining", "the server is shutting down"))
+            guard let self else { return .failed(ServiceError(.unavailable, "draining", "the server is shutting down")) }
+            if let combination { return self.resolve(combination: combination) }
+            return self.resolveAdapter(explicit: request.adapters, task: request.task)
         }, deadline: deadline) { result in
             completion(result.map { output in
-                let reference = output.adapter.map { AdapterReference(name: $0.name, kind: $0.kind, sha256: $0.sha256) }
+                let reference = output.adapter.map { Self.reference($0, combination: combination) }
                 return SummarizeResult(summary: tokenizer.decode(output.tokens), adapter: reference,
                                        task: task, inputTokens: ids.count, outputTokens: output.tokens.count,
                                        tokenIDs: output.tokens, queueMilliseconds: output.queueSeconds * 1000,
@@ -171,7 +181,7 @@ public final class AdapterServeService: @unchecked Sendable {
         }
         if let onProgress {
             job.onTokens = { tokens, adapter in
-                onProgress(SummaryProgress(tokens: tokens, adapter: adapter.map { AdapterReference(name: $0.name, kind: $0.kind, sha256: $0.sha256) }))
+                onProgress(SummaryProgress(tokens: tokens, adapter: adapter.map { Self.reference($0, combination: combination) }))
             }
         }
         return try engine.submit(job)
@@ -218,6 +228,48 @@ public final class AdapterServeService: @unchecked Sendable {
         return .ready(ResolvedAdapter(name: names.joined(separator: "+"),
                                       kind: parts.map(\.info.kind.rawValue).joined(separator: "+"),
                                       sha256: parts.map(\.info.sha256).joined(separator: "+"), weights: weights))
+    }
+
+    /// The members of a combination (canonical order) from memory, combined into one LoRA or
+    /// taken from the cache; evicted members are read back first, as for `resolve(names:)`.
+    func resolve(combination members: [CombinationMember]) -> AdapterResolution {
+        var parts: [(member: CombinationMember, adapter: PEFTAdapter)] = []
+        var evicted: [String] = []
+        for member in members {
+            do throws(ServiceError) { _ = try store.directory(for: member.name) } catch { return .failed(error) }
+            switch registry.lookup(member.name) {
+            case .resident(let adapter): parts.append((member, adapter))
+            case .evicted: evicted.append(member.name)
+            case .missing: return .failed(.notFound("adapter_not_found", "no adapter named '\(member.name)' (a member of adapter.combine)"))
+            }
+        }
+        if !evicted.isEmpty { return .needsLoading(evicted, then: { [weak self] in self?.resolve(combination: members) ?? .ready(nil) }) }
+        let shas = parts.map(\.adapter.info.sha256)
+        let weights: AdapterWeights
+        do throws(AdapterError) {
+            weights = try combinations.weights(for: CombinationCache.Key(members: members, sha256: shas)) { () throws(AdapterError) in
+                try RequestCombination.build(parts, siteKeys: model.linearSites)
+            }
+        } catch {
+            return .failed(.unprocessable(error.code, error.message))
+        }
+        return .ready(ResolvedAdapter(name: RequestCombination.label(members), kind: Self.combinationKind,
+                                      sha256: shas.joined(separator: "+"), weights: weights))
+    }
+
+    /// `kind` of a combination in responses (its members are all LoRAs).
+    static let combinationKind = "combination"
+
+    /// What a response reports about the adapter that served; a combination also lists its
+    /// members with their weights and the SHA-256 each had (the resolved `sha256` joins them
+    /// in the same canonical order).
+    static func reference(_ adapter: ResolvedAdapter, combination: [CombinationMember]?) -> AdapterReference {
+        var reference = AdapterReference(name: adapter.name, kind: adapter.kind, sha256: adapter.sha256)
+        if let combination, adapter.kind == combinationKind {
+            let shas = adapter.sha256.split(separator: "+").map(String.init)
+            reference.combine = zip(combination, shas).map { CombinedMember(name: $0.name, weight: $0.weight, sha256: $1) }
+        }
+        return reference
     }
 
     private func route(for task: String) -> String? {
@@ -328,6 +380,7 @@ public final class AdapterServeService: @unchecked Sendable {
         } catch {
             throw ServiceError(.insufficientStorage, error.code, error.message)
         }
+        combinations.drop(member: s.name)
         lock.lock(); createdAt[s.name] = s.createdAt; lock.unlock()
     }
 
@@ -354,6 +407,7 @@ public final class AdapterServeService: @unchecked Sendable {
             return routed
         }
         registry.remove(name)
+        combinations.drop(member: name)
         lock.lock()
         for task in routed { routes.removeValue(forKey: task) }
         createdAt.removeValue(forKey: name)

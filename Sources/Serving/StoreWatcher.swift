@@ -163,6 +163,7 @@ extension AdapterServeService {
             registry.remove(summary.name)
             removed.append(summary.name)
         }
+        for name in added + removed { combinations.drop(member: name) }   // replaced or deleted by another replica
         var routes: [String: String] = [:]
         for (task, name) in s.routes.sorted(by: { $0.key < $1.key }) {
             if registry.summary(name) != nil { routes[task] = name } else {

@@ -1,3 +1,4 @@
+import Adapters
 import T5
 
 /// A summarization request after JSON decoding (the HTTP layer) and before tokenization.
@@ -5,14 +6,18 @@ public struct SummarizeRequest: Sendable {
     public var dialogue: String
     /// Explicit adapter names; a LoRA and a soft prompt may be stacked.
     public var adapters: [String]?
+    /// A per-request weighted combination of LoRAs (`"adapter": {"combine": [...]}`), used
+    /// instead of `adapters`; see `RequestCombination`.
+    public var combination: [CombinationMember]?
     public var task: String?
     public var promptTemplate: String?
     public var parameters: GenerationParameters
     public var returnTokenIDs = false
 
     public init(dialogue: String, adapters: [String]? = nil, task: String? = nil, promptTemplate: String? = nil,
-                parameters: GenerationParameters = GenerationParameters(), returnTokenIDs: Bool = false) {
-        self.dialogue = dialogue; self.adapters = adapters; self.task = task
+                parameters: GenerationParameters = GenerationParameters(), returnTokenIDs: Bool = false,
+                combination: [CombinationMember]? = nil) {
+        self.dialogue = dialogue; self.adapters = adapters; self.combination = combination; self.task = task
         self.promptTemplate = promptTemplate; self.parameters = parameters; self.returnTokenIDs = returnTokenIDs
     }
 
@@ -31,6 +36,15 @@ public struct SummarizeRequest: Sendable {
 public struct AdapterReference: Sendable, Codable, Equatable {
     public let name: String
     public let kind: String
+    public let sha256: String
+    /// A combination's members in canonical order (nil for a single or stacked adapter).
+    public var combine: [CombinedMember]? = nil
+}
+
+/// One member of the combination that served a request, with the exact weights it used.
+public struct CombinedMember: Sendable, Codable, Equatable {
+    public let name: String
+    public let weight: Double
     public let sha256: String
 }
 

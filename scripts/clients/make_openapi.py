@@ -38,8 +38,17 @@ def errors(codes, openai=False):
 GEN = {"400", "401", "404", "405", "413", "422", "503", "504"}
 
 adapter_ref = {"type": "object", "required": ["name", "kind", "sha256"], "properties": {
-    "name": {"type": "string"}, "kind": {"type": "string", "description": "lora, dora, adalora, ia3, prompt_tuning, prefix_tuning, or two joined by + when stacked"},
-    "sha256": {"type": "string"}}}
+    "name": {"type": "string", "description": "The adapter's name, a+b when stacked, or combine(a:0.7,b:0.3) for a combination (members in name order)."},
+    "kind": {"type": "string", "description": "lora, dora, adalora, ia3, prompt_tuning, prefix_tuning, two joined by + when stacked, or combination"},
+    "sha256": {"type": "string", "description": "Of adapter_model.safetensors; joined by + when stacked or combined."},
+    "combine": {"type": "array", "description": "A combination's members in name order, with the weight and the SHA-256 each served with.",
+                "items": {"type": "object", "required": ["name", "weight", "sha256"], "properties": {
+                    "name": {"type": "string"}, "weight": {"type": "number"}, "sha256": {"type": "string"}}}}}}
+combine_req = {"type": "object", "required": ["combine"], "additionalProperties": False, "properties": {
+    "combine": {"type": "array", "minItems": 1, "maxItems": 8,
+                "description": "LoRAs to combine for this request: the weighted sum of their deltas, sum_i weight_i * scale_i * B_i A_i (PEFT's add_weighted_adapter cat). Each name at most once; only plain LoRA adapters.",
+                "items": {"type": "object", "required": ["name", "weight"], "additionalProperties": False, "properties": {
+                    "name": {"type": "string"}, "weight": {"type": "number"}}}}}}
 gen_params = {"type": "object", "additionalProperties": False,
   "description": "Decoding settings with transformers' GenerationConfig names and defaults.",
   "properties": {
@@ -246,7 +255,7 @@ doc = {
   "securitySchemes": {"adminToken": {"type": "http", "scheme": "bearer", "description": "Needed on adapter and task changes when admin_token is configured."}},
   "headers": {
    "X-Request-Id": {"description": "The request's id, as sent or generated; on every log line of the request.", "schema": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,128}$"}},
-   "X-Adapter": {"description": "The adapter that served (a+b when stacked), or \"base\".", "schema": {"type": "string"}},
+   "X-Adapter": {"description": "The adapter that served (a+b when stacked, combine(a:0.7,b:0.3) when combined), or \"base\".", "schema": {"type": "string"}},
    "Retry-After": {"description": "Seconds to wait before retrying.", "required": True, "schema": {"type": "string", "pattern": "^[0-9]+$"}},
    "Allow": {"description": "The methods this path allows.", "required": True, "schema": {"type": "string"}}},
   "schemas": {
@@ -258,14 +267,15 @@ doc = {
    "AdapterReference": adapter_ref,
    "SummarizeRequest": {"type": "object", "required": ["dialogue"], "additionalProperties": False, "properties": {
        "dialogue": {"type": "string"},
-       "adapter": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 2}, {"type": "null"}],
-                   "description": "An adapter name, or a LoRA and a soft prompt to stack."},
+       "adapter": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 2}, combine_req, {"type": "null"}],
+                   "description": "An adapter name, a LoRA and a soft prompt to stack, or {\"combine\": [{\"name\", \"weight\"}, ...]} to combine LoRAs."},
        "task": {"type": ["string", "null"]},
        "prompt_template": {"type": ["string", "null"], "description": "Must contain {dialogue}."},
        "parameters": {"anyOf": [ref("GenerationParameters"), {"type": "null"}]},
        "return_token_ids": {"type": ["boolean", "null"]},
        "stream": {"type": ["boolean", "null"], "default": False, "description": "true: server-sent events per token (see the 200 response)."}},
-       "examples": [{"dialogue": "#Person1#: Hi.\n#Person2#: Hello.", "adapter": "lora-qv", "parameters": {"max_new_tokens": 8}, "return_token_ids": True}]},
+       "examples": [{"dialogue": "#Person1#: Hi.\n#Person2#: Hello.", "adapter": "lora-qv", "parameters": {"max_new_tokens": 8}, "return_token_ids": True},
+                    {"dialogue": "#Person1#: Hi.\n#Person2#: Hello.", "adapter": {"combine": [{"name": "lora-qv", "weight": 0.7}]}, "parameters": {"max_new_tokens": 8}}]},
    "SummarizeResponse": {"type": "object", "required": ["summary", "adapter", "task", "usage", "timing_ms"], "properties": {
        "summary": {"type": "string"}, "adapter": {"anyOf": [ref("AdapterReference"), {"type": "null"}]}, "task": {"type": ["string", "null"]},
        "usage": {"type": "object", "required": ["input_tokens", "output_tokens"], "properties": {"input_tokens": {"type": "integer"}, "output_tokens": {"type": "integer"}}},
