@@ -7,6 +7,8 @@ public struct T5EncoderStack: Sendable {
     public let blocks: [T5Block]
     public let finalLayerNorm: T5LayerNorm   // encoder.final_layer_norm
     let config: T5Config
+    /// Activation buffers reused across passes (RunState.swift).
+    let runStates: RunStatePool
 
     init(_ ckpt: Checkpoint, config c: T5Config, sites: inout [String]) throws(ModelError) {
         var blocks: [T5Block] = []
@@ -16,11 +18,12 @@ public struct T5EncoderStack: Sendable {
         self.blocks = blocks
         finalLayerNorm = try T5LayerNorm(ckpt, "encoder.final_layer_norm", dim: c.dModel, eps: c.layerNormEpsilon)
         config = c
+        runStates = RunStatePool(config: c)
     }
 
     /// hidden (total_rows, d_model), sequence s at rows offsets[s]..<offsets[s+1]; in place.
     func forward(_ hidden: UnsafeMutablePointer<Float>, offsets: [Int], segments: RowSegments) {
-        let d = config.dModel, inner = config.innerDim, heads = config.numHeads
+        let d = config.dModel, heads = config.numHeads
         let rows = offsets.last ?? 0
         guard rows > 0 else { return }
         let table = blocks[0].selfAttention.relativeAttentionBias!
@@ -31,39 +34,10 @@ public struct T5EncoderStack: Sendable {
                                 bidirectional: true, numBuckets: config.relativeAttentionNumBuckets,
                                 maxDistance: config.relativeAttentionMaxDistance)
         }
-        var normed = [Float](repeating: 0, count: rows * d)   // (rows, d_model)
-        var q = [Float](repeating: 0, count: rows * inner)      // (rows, inner)
-        var k = q, v = q, ctx = q                                // (rows, inner)
-        var out = normed                                         // (rows, d_model)
-        for block in blocks {
-            let attn = block.selfAttention
-            normed.withUnsafeMutableBufferPointer { n in
-                block.selfAttentionNorm.forward(hidden, rows: rows, into: n.baseAddress!)
-                q.withUnsafeMutableBufferPointer { attn.q.forward(n.baseAddress!, rows: rows, into: $0.baseAddress!, segments: segments) }
-                k.withUnsafeMutableBufferPointer { attn.k.forward(n.baseAddress!, rows: rows, into: $0.baseAddress!, segments: segments) }
-                v.withUnsafeMutableBufferPointer { attn.v.forward(n.baseAddress!, rows: rows, into: $0.baseAddress!, segments: segments) }
-            }
-            q.withUnsafeBufferPointer { qp in k.withUnsafeBufferPointer { kp in v.withUnsafeBufferPointer { vp in
-                ctx.withUnsafeMutableBufferPointer { cp in
-                    for s in 0..<(offsets.count - 1) {
-                        let start = offsets[s], L = offsets[s + 1] - start
-                        biases[s].withUnsafeBufferPointer { bp in
-                            attn.attend(q: qp.baseAddress! + start * inner, tq: L,
-                                        keys: kp.baseAddress! + start * inner, values: vp.baseAddress! + start * inner,
-                                        tk: L, bias: bp.baseAddress, ctx: cp.baseAddress! + start * inner)
-                        }
-                    }
-                }
-            }}}
-            ctx.withUnsafeBufferPointer { cp in out.withUnsafeMutableBufferPointer { op in
-                attn.o.forward(cp.baseAddress!, rows: rows, into: op.baseAddress!, segments: segments)
-                Kernels.add(op.baseAddress!, into: hidden, count: rows * d)
-            }}
-            block.feedForwardResidual(hidden, rows: rows, dModel: d, segments: segments)
-        }
-        normed.withUnsafeMutableBufferPointer { n in
-            finalLayerNorm.forward(hidden, rows: rows, into: n.baseAddress!)
-            hidden.update(from: n.baseAddress!, count: rows * d)
+        runStates.with(rows: rows) { state in
+            for block in blocks { block.encoderLayer(hidden, offsets: offsets, biases: biases, segments: segments, state: state) }
+            finalLayerNorm.forward(hidden, rows: rows, into: state.normed)
+            hidden.update(from: state.normed, count: rows * d)
         }
     }
 }
