@@ -51,7 +51,7 @@ extension Linear {
     /// DoRA's update of the base output, as PEFT's DoraLinearLayer adds it:
     /// y += (g - 1) · y + g · (u · scale), with g = m / ||W + scale·B·A|| per output column of y,
     /// y (rows, out; row stride ldy) holding the base output W x and u (rows, out) = (x Aᵀ) Bᵀ.
-    static func addDoRA(_ y: UnsafeMutablePointer<Float>, ldy: Int, _ u: [Float], rows: Int, out n: Int, scale: Float, g: [Float]) {
+    static func addDoRA(_ y: UnsafeMutablePointer<Float>, ldy: Int, _ u: UnsafePointer<Float>, rows: Int, out n: Int, scale: Float, g: [Float]) {
         for r in 0..<rows {
             for j in 0..<n {
                 let base = y[r * ldy + j]

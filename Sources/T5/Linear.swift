@@ -89,26 +89,22 @@ public struct Linear: Sendable {
     private func applyDelta(_ d: LowRankDelta, _ x: UnsafePointer<Float>, rows: Int, _ y: UnsafeMutablePointer<Float>,
                             ldy: Int) {
         let r = d.rank, n = outFeatures
-        var t = [Float](repeating: 0, count: rows * r)   // (rows, r)
-        d.a.storage.withUnsafeBufferPointer { a in
-            t.withUnsafeMutableBufferPointer { tp in
-                lowRankProduct(x, rows: rows, k: inFeatures, w: a.baseAddress!, n: r, into: tp.baseAddress!)
+        Scratch.with(bytes: (rows * r + rows * n) * 4) { raw in
+            let t = raw.bindMemory(to: Float.self, capacity: rows * (r + n))   // (rows, r)
+            let u = t + rows * r                                              // (rows, out)
+            d.a.storage.withUnsafeBufferPointer { a in
+                lowRankProduct(x, rows: rows, k: inFeatures, w: a.baseAddress!, n: r, into: t)
             }
-        }
-        // PEFT: result + lora_B(lora_A(x)) * scaling — the product is formed, then scaled, then added.
-        var u = [Float](repeating: 0, count: rows * n)   // (rows, out)
-        d.b.storage.withUnsafeBufferPointer { b in
-            t.withUnsafeBufferPointer { tp in
-                u.withUnsafeMutableBufferPointer { up in
-                    lowRankProduct(tp.baseAddress!, rows: rows, k: r, w: b.baseAddress!, n: n, into: up.baseAddress!)
+            // PEFT: result + lora_B(lora_A(x)) * scaling — the product is formed, then scaled, then added.
+            d.b.storage.withUnsafeBufferPointer { b in
+                lowRankProduct(t, rows: rows, k: r, w: b.baseAddress!, n: n, into: u)
+            }
+            if let g = d.magnitudeScale {
+                Self.addDoRA(y, ldy: ldy, u, rows: rows, out: n, scale: d.scale, g: g)
+            } else {
+                for i in 0..<rows {
+                    for j in 0..<n { y[i * ldy + j] += u[i * n + j] * d.scale }
                 }
-            }
-        }
-        if let g = d.magnitudeScale {
-            Self.addDoRA(y, ldy: ldy, u, rows: rows, out: n, scale: d.scale, g: g)
-        } else {
-            for i in 0..<rows {
-                for j in 0..<n { y[i * ldy + j] += u[i * n + j] * d.scale }
             }
         }
     }
