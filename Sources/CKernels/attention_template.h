@@ -1,6 +1,6 @@
 // Single-query attention over compact (bf16 / int8) caches, written once with vector
-// extensions and compiled per ISA by attention_<isa>.c (which define CK_FN and CK_VW and wrap
-// this file in a target attribute). Contracts in include/ck_attention.h.
+// extensions and compiled per ISA beside the weight kernels (skinny_<isa>.c defines CK_FN and
+// CK_VW and wraps both templates in its target attribute). Contracts in include/ck_attention.h.
 #include <stdint.h>
 #include <string.h>
 
