@@ -47,6 +47,8 @@ struct BenchKernelsCommand: ParsableCommand {
                 }
             }
         }
+        Self.fusedAndAttention(rows: rows.split(separator: ",").compactMap { Int($0) }.filter { $0 <= WeightMatrix.skinnyRowLimit },
+                               seconds: seconds)
         print("\nPrefill products (all workers), medians of interleaved runs:")
         print("shape                 rows  path                                  time/call   GFLOPS or GOPS")
         for shape in shapes where shape.n != 32128 {
@@ -72,6 +74,55 @@ struct BenchKernelsCommand: ParsableCommand {
                     print(Self.pad(shape.name, 20), String(format: "%5d  ", m), Self.pad(name, 38),
                           String(format: "%9.1f µs %9.1f", t * 1e6, ops / t / 1e9))
                 }
+            }
+        }
+    }
+
+    /// The decode step's fused products against the separate ones they replace (self-attention
+    /// q, k, v: 3 x 768x768 or one 2304x768; gated FF wi_0, wi_1: 2 x 2048x768 or one 4096x768),
+    /// and one cross-attention query over a 256-position cache in each cache format (12 heads of
+    /// 64), each timed interleaved.
+    static func fusedAndAttention(rows: [Int], seconds: Double) {
+        print("\nFused decode products (selected variant), medians of interleaved runs:")
+        print("products                         rows  format   separate      fused   ratio")
+        for (name, parts, n) in [("q,k,v 3x768x768", 3, 768), ("wi_0,wi_1 2x2048x768", 2, 2048)] {
+            let k = 768
+            let values = Self.values(parts * n * k)
+            for format in WeightFormat.allCases {
+                let fused = WeightMatrix(values: values, rows: parts * n, columns: k, format: format)
+                let separate = (0..<parts).map { p in
+                    WeightMatrix(values: Array(values[(p * n * k)..<((p + 1) * n * k)]), rows: n, columns: k, format: format)
+                }
+                for m in rows {
+                    let x = Self.activations(m * k)
+                    var y = [Float](repeating: 0, count: m * parts * n)
+                    let times = Self.interleaved(seconds, [
+                        { y.withUnsafeMutableBufferPointer { yp in for (p, w) in separate.enumerated() { w.multiply(x, m: m, into: yp.baseAddress! + p * m * n) } } },
+                        { y.withUnsafeMutableBufferPointer { fused.multiply(x, m: m, into: $0.baseAddress!) } },
+                    ])
+                    print(Self.pad(name, 31), String(format: "%5d  ", m), Self.pad(format.rawValue, 6),
+                          String(format: "%8.1f µs %8.1f µs %6.2f", times[0] * 1e6, times[1] * 1e6, times[0] / times[1]))
+                }
+            }
+        }
+        print("\nCross-attention, one query over 256 cached positions (12 heads x 64), per cache format:")
+        print("cache   variant    time/call   cache MB/s read")
+        let (tk, heads, dKV) = (256, 12, 64), inner = heads * dKV
+        let kv = (0..<(tk * 2 * inner)).map { Float(sin(Double($0) * 0.013)) }
+        let q = Self.activations(inner)
+        var ctx = [Float](repeating: 0, count: inner)
+        for format in KVRows.Format.allCases {
+            let (keys, values) = kv.withUnsafeBufferPointer { p in
+                (KVRows(p.baseAddress!, length: tk, ld: 2 * inner, heads: heads, dKV: dKV, format: format),
+                 KVRows(p.baseAddress! + inner, length: tk, ld: 2 * inner, heads: heads, dKV: dKV, format: format))
+            }
+            let isas = format == .fp32 ? [KernelISA.selected] : KernelISA.supported
+            let times = Self.interleaved(seconds / 2, isas.map { isa in {
+                ctx.withUnsafeMutableBufferPointer { AttentionKernels.singleQuery(q: q, keys: keys, values: values, bias: nil, ctx: $0.baseAddress!, isa: isa) }
+            } })
+            for (isa, t) in zip(isas, times) {
+                print(Self.pad(format.rawValue, 6), Self.pad(format == .fp32 ? "swift" : isa.description, 9),
+                      String(format: "%9.2f µs %10.0f", t * 1e6, Double(keys.byteCount + values.byteCount) / t / 1e6))
             }
         }
     }

@@ -9,7 +9,7 @@ enum DoRA {
     /// The delta for one module: A (r, in), B (out, r), PEFT scaling s, magnitude m (out), and the
     /// base weight W (out, in) in whatever format it is held (widened to fp32 row by row, which is
     /// the bf16/int8 dequantisation PEFT would see).
-    static func delta(a: Tensor, b: Tensor, scale: Float, magnitude: [Float], base: WeightMatrix) -> LowRankDelta {
+    static func delta(a: Tensor, b: Tensor, scale: Float, magnitude: [Float], base: LinearWeight) -> LowRankDelta {
         let out = base.rows, k = base.columns, r = a.shape[0]
         var ba = [Float](repeating: 0, count: out * k)   // (out, in) = B · A
         a.storage.withUnsafeBufferPointer { ap in b.storage.withUnsafeBufferPointer { bp in

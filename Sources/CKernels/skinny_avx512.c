@@ -5,5 +5,6 @@
 #define CK_VW 16
 #pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c"))), apply_to = function)
 #include "skinny_template.h"
+#include "attention_template.h"
 #pragma clang attribute pop
 #endif

@@ -3,3 +3,4 @@
 #define CK_FN(name) ck_baseline_##name
 #define CK_VW 8
 #include "skinny_template.h"
+#include "attention_template.h"

@@ -96,6 +96,22 @@ public enum Kernels {
         return 0.5 * x * (1 + tanhf(c * (x + 0.044715 * x * x * x)))
     }
 
+    /// The gated feed-forward's middle from the fused wi_0 | wi_1 product: out[r, j] =
+    /// act(fused[r, j]) * fused[r, n + j], fused (rows, 2n), out (rows, n). Elementwise as
+    /// `activate` then `multiply`, so the values are the same; rows are split over the cores.
+    @inlinable
+    public static func gatedActivation(_ fused: UnsafeMutablePointer<Float>, rows: Int, width n: Int, _ act: Activation,
+                                       into out: UnsafeMutablePointer<Float>) {
+        WorkerPool.parallelFor(rows, grain: 1, minimumPerWorker: max(1, (1 << 15) / max(n, 1))) { range in
+            for r in range {
+                let a = fused + r * 2 * n
+                activateSerial(a, count: n, act)
+                multiply(a, by: a + n, count: n)
+                (out + r * n).update(from: a, count: n)
+            }
+        }
+    }
+
     /// In place: a[i] = a[i] * b[i] (the gate of a gated feed-forward).
     @inlinable
     public static func multiply(_ a: UnsafeMutablePointer<Float>, by b: UnsafePointer<Float>, count: Int) {

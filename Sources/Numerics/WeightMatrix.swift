@@ -172,18 +172,18 @@ public final class WeightMatrix: @unchecked Sendable {
         let backend = sgemm ?? Self.fp32Prefill
         let block = max(4, min(rows, (1 << 19) / max(columns, 1)) / 4 * 4)
         WorkerPool.parallelFor(rows, grain: 4, minimumPerWorker: 64) { range in
-            var scratch = [Float](repeating: 0, count: min(block, range.count) * columns)   // (block, columns)
-            scratch.withUnsafeMutableBufferPointer { sp in
+            Scratch.with(bytes: min(block, range.count) * columns * 4) { raw in
+                let sp = raw.bindMemory(to: Float.self, capacity: min(block, range.count) * columns)   // (block, columns)
                 var r0 = range.lowerBound
                 while r0 < range.upperBound {
                     let nb = min(block, range.upperBound - r0)
-                    dequantize(rows: r0..<(r0 + nb), into: sp.baseAddress!, isa: isa)
+                    dequantize(rows: r0..<(r0 + nb), into: sp, isa: isa)
                     switch backend {
                     case .openBLAS:
-                        BLAS.gemm(m: m, n: nb, k: columns, a: x, lda: columns, b: sp.baseAddress!, ldb: columns,
+                        BLAS.gemm(m: m, n: nb, k: columns, a: x, lda: columns, b: sp, ldb: columns,
                                   transposeB: true, c: y + r0, ldc: rows, split: false)
                     case .oneDNN:
-                        let status = ck_dnnl_sgemm_nt(m, nb, columns, x, columns, sp.baseAddress!, columns, y + r0, rows)
+                        let status = ck_dnnl_sgemm_nt(m, nb, columns, x, columns, sp, columns, y + r0, rows)
                         precondition(status == 0, "oneDNN sgemm failed with status \(status)")
                     }
                     r0 += nb
@@ -199,45 +199,33 @@ public final class WeightMatrix: @unchecked Sendable {
                                   path: Int8Product, bits: Int) {
         precondition(format == .int8 && path != .dequantized)
         let k = columns, n = rows
-        var q = [UInt8](repeating: 0, count: m * k)          // (m, k)
-        var aScale = [Float](repeating: 0, count: m), aZero = [Int32](repeating: 0, count: m)
-        var acc = [Int32](repeating: 0, count: m * n)        // (m, n)
-        q.withUnsafeMutableBufferPointer { qp in
-            aScale.withUnsafeMutableBufferPointer { sp in
-                aZero.withUnsafeMutableBufferPointer { zp in
-                    WorkerPool.parallelFor(m, grain: 1, minimumPerWorker: 8) { rr in
-                        ck_quantize_rows_u8(KernelISA.selected.c, x + rr.lowerBound * k, rr.count, k, Int32(bits), 1, qp.baseAddress! + rr.lowerBound * k,
-                                            sp.baseAddress! + rr.lowerBound, zp.baseAddress! + rr.lowerBound)
+        let bytes = (m * k + 63) / 64 * 64 + 2 * ((m * 4 + 63) / 64 * 64) + (m * n * 4 + 63) / 64 * 64
+        Scratch.with(bytes: bytes) { raw in
+            var offset = 0
+            let q = raw.carve(UInt8.self, count: m * k, at: &offset)          // (m, k)
+            let aScale = raw.carve(Float.self, count: m, at: &offset)          // (m)
+            let aZero = raw.carve(Int32.self, count: m, at: &offset)           // (m)
+            let acc = raw.carve(Int32.self, count: m * n, at: &offset)         // (m, n)
+            WorkerPool.parallelFor(m, grain: 1, minimumPerWorker: 8) { rr in
+                ck_quantize_rows_u8(KernelISA.selected.c, x + rr.lowerBound * k, rr.count, k, Int32(bits), 1, q + rr.lowerBound * k,
+                                    aScale + rr.lowerBound, aZero + rr.lowerBound)
+            }
+            words.withUnsafeBytes { wb in
+                let b = wb.baseAddress!.assumingMemoryBound(to: Int8.self)
+                WorkerPool.parallelFor(n, grain: 16, minimumPerWorker: 64) { range in
+                    let bj = b + range.lowerBound * k, cj = acc + range.lowerBound
+                    switch path {
+                    case .oneDNN:
+                        let status = ck_dnnl_gemm_u8s8s32(m, range.count, k, q, k, bj, k, cj, n)
+                        precondition(status == 0, "oneDNN u8s8s32 GEMM failed with status \(status)")
+                    case .reference, .dequantized:
+                        ck_gemm_u8s8s32_reference(m, range.count, k, q, k, bj, k, cj, n)
                     }
                 }
             }
-        }
-        q.withUnsafeBufferPointer { qp in
-            acc.withUnsafeMutableBufferPointer { cp in
-                words.withUnsafeBytes { wb in
-                    let b = wb.baseAddress!.assumingMemoryBound(to: Int8.self)
-                    let a = qp.baseAddress!, c = cp.baseAddress!
-                    WorkerPool.parallelFor(n, grain: 16, minimumPerWorker: 64) { range in
-                        let bj = b + range.lowerBound * k, cj = c + range.lowerBound
-                        switch path {
-                        case .oneDNN:
-                            let status = ck_dnnl_gemm_u8s8s32(m, range.count, k, a, k, bj, k, cj, n)
-                            precondition(status == 0, "oneDNN u8s8s32 GEMM failed with status \(status)")
-                        case .reference, .dequantized:
-                            ck_gemm_u8s8s32_reference(m, range.count, k, a, k, bj, k, cj, n)
-                        }
-                    }
-                }
-            }
-        }
-        acc.withUnsafeBufferPointer { cp in
-            aScale.withUnsafeBufferPointer { sp in
-                aZero.withUnsafeBufferPointer { zp in
-                    WorkerPool.parallelFor(m, grain: 1, minimumPerWorker: 8) { rr in
-                        ck_dequantize_s32(KernelISA.selected.c, cp.baseAddress! + rr.lowerBound * n, rr.count, n, n, sp.baseAddress! + rr.lowerBound,
-                                          zp.baseAddress! + rr.lowerBound, rowSums, scales, y + rr.lowerBound * n, n)
-                    }
-                }
+            WorkerPool.parallelFor(m, grain: 1, minimumPerWorker: 8) { rr in
+                ck_dequantize_s32(KernelISA.selected.c, acc + rr.lowerBound * n, rr.count, n, n, aScale + rr.lowerBound,
+                                  aZero + rr.lowerBound, rowSums, scales, y + rr.lowerBound * n, n)
             }
         }
     }
@@ -257,14 +245,16 @@ public final class WeightMatrix: @unchecked Sendable {
     /// Bit-identical to `multiplyQuantized(path: .reference, bits: 8)`.
     func multiplyVNNI(_ x: UnsafePointer<Float>, m: Int, into y: UnsafeMutablePointer<Float>) {
         let k = columns
-        var q = [UInt8](repeating: 0, count: m * k)   // (m, k)
-        var aScale = [Float](repeating: 0, count: m), aZero = [Int32](repeating: 0, count: m)
-        ck_quantize_rows_u8(CK_ISA_AVX512, x, m, k, 8, 1, &q, &aScale, &aZero)
-        q.withUnsafeBufferPointer { qp in
+        Scratch.with(bytes: (m * k + 63) / 64 * 64 + 2 * ((m * 4 + 63) / 64 * 64)) { raw in
+            var offset = 0
+            let q = raw.carve(UInt8.self, count: m * k, at: &offset)   // (m, k)
+            let aScale = raw.carve(Float.self, count: m, at: &offset)   // (m)
+            let aZero = raw.carve(Int32.self, count: m, at: &offset)    // (m)
+            ck_quantize_rows_u8(CK_ISA_AVX512, x, m, k, 8, 1, q, aScale, aZero)
             words.withUnsafeBytes { wb in
                 let w = wb.baseAddress!.assumingMemoryBound(to: Int8.self)
                 WorkerPool.parallelFor(rows, grain: 4, minimumPerWorker: max(32, (1 << 16) / max(1, m * k))) { range in
-                    ck_avx512_vnni_int8_product(qp.baseAddress!, aScale, aZero, m, k, w, rowSums, scales,
+                    ck_avx512_vnni_int8_product(q, aScale, aZero, m, k, w, rowSums, scales,
                                                 range.lowerBound, range.upperBound, y, rows)
                 }
             }

@@ -33,41 +33,40 @@ extension Linear {
         return copy
     }
 
-    /// IA3 on the output: y (rows, out) rows of each IA3 segment times its vector.
-    func applyIA3Output(_ y: UnsafeMutablePointer<Float>, segments: RowSegments) {
+    /// The IA3 vector this adapter scales this module's input by, if any.
+    func ia3InputVector(_ adapter: AdapterWeights) -> [Float]? {
+        guard site < adapter.ia3.count, let s = adapter.ia3[site], s.scalesInput else { return nil }
+        return s.vector
+    }
+
+    /// IA3 on the output: y (rows, out; row stride ldy) times the adapter's vector, if it has one here.
+    func applyIA3Output(_ y: UnsafeMutablePointer<Float>, rows: Int, ldy: Int, adapter: AdapterWeights) {
+        guard site < adapter.ia3.count, let s = adapter.ia3[site], !s.scalesInput else { return }
         let n = outFeatures
-        for seg in segments.segments {
-            guard let ia3 = seg.adapter?.ia3, site < ia3.count, let s = ia3[site], !s.scalesInput else { continue }
-            for r in seg.start..<(seg.start + seg.count) {
-                for j in 0..<n { y[r * n + j] *= s.vector[j] }
-            }
+        for r in 0..<rows {
+            for j in 0..<n { y[r * ldy + j] *= s.vector[j] }
         }
     }
 
     /// DoRA's update of the base output, as PEFT's DoraLinearLayer adds it:
     /// y += (g - 1) · y + g · (u · scale), with g = m / ||W + scale·B·A|| per output column of y,
-    /// y (rows, out) holding the base output W x and u (rows, out) = (x Aᵀ) Bᵀ.
-    static func addDoRA(_ y: UnsafeMutablePointer<Float>, _ u: [Float], rows: Int, out n: Int, scale: Float, g: [Float]) {
+    /// y (rows, out; row stride ldy) holding the base output W x and u (rows, out) = (x Aᵀ) Bᵀ.
+    static func addDoRA(_ y: UnsafeMutablePointer<Float>, ldy: Int, _ u: UnsafePointer<Float>, rows: Int, out n: Int, scale: Float, g: [Float]) {
         for r in 0..<rows {
             for j in 0..<n {
-                let base = y[r * n + j]
-                y[r * n + j] = base + ((g[j] - 1) * base + g[j] * u[r * n + j] * scale)
+                let base = y[r * ldy + j]
+                y[r * ldy + j] = base + ((g[j] - 1) * base + g[j] * u[r * n + j] * scale)
             }
         }
     }
 }
 
 extension T5ForConditionalGeneration {
-    /// The frozen weight of the Linear at `site` (DoRA's load-time norms read it).
-    public func linearWeight(_ site: Int) -> WeightMatrix {
-        for block in encoder.blocks + decoder.blocks {
-            var linears = [block.selfAttention.q, block.selfAttention.k, block.selfAttention.v, block.selfAttention.o,
-                           block.feedForward.wo]
-            if let x = block.crossAttention { linears += [x.q, x.k, x.v, x.o] }
-            linears += [block.feedForward.wi, block.feedForward.wi0, block.feedForward.wi1].compactMap { $0 }
-            if let l = linears.first(where: { $0.site == site }) { return l.weight }
-        }
-        preconditionFailure("no Linear at site \(site)")
+    /// The frozen weight of the Linear at `site` (DoRA's load-time norms read it): its rows of
+    /// the matrix holding it, fused or not.
+    public func linearWeight(_ site: Int) -> LinearWeight {
+        guard let l = allLinears.first(where: { $0.site == site }) else { preconditionFailure("no Linear at site \(site)") }
+        return l.baseWeight
     }
 }
 

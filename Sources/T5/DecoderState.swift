@@ -1,15 +1,16 @@
 import Numerics
 
 /// The encoder's result for one request, kept for its whole generation: the cross-attention
-/// keys/values of every decoder layer, computed once (with the request's adapter).
+/// keys/values of every decoder layer, computed once (with the request's adapter), stored in
+/// the cache format that goes with the weights (`KVRows.Format(weights:)`).
 public final class EncodedSequence: Sendable {
     public let adapter: AdapterWeights?
     /// Encoder positions, soft-prompt rows included.
     public let length: Int
-    public let crossKeys: [[Float]]     // per decoder layer: (length, inner)
-    public let crossValues: [[Float]]   // per decoder layer: (length, inner)
+    public let crossKeys: [KVRows]     // per decoder layer: (length, inner)
+    public let crossValues: [KVRows]   // per decoder layer: (length, inner)
 
-    init(adapter: AdapterWeights?, length: Int, crossKeys: [[Float]], crossValues: [[Float]]) {
+    init(adapter: AdapterWeights?, length: Int, crossKeys: [KVRows], crossValues: [KVRows]) {
         self.adapter = adapter
         self.length = length
         self.crossKeys = crossKeys

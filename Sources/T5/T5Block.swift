@@ -19,7 +19,7 @@ public struct T5Block: Sendable {
         if isDecoder {
             crossAttentionNorm = try T5LayerNorm(ckpt, prefix + ".layer.1.layer_norm", dim: c.dModel, eps: c.layerNormEpsilon)
             crossAttention = try T5Attention(ckpt, prefix + ".layer.1.EncDecAttention", config: c,
-                                             hasRelativeBias: false, sites: &sites)
+                                             hasRelativeBias: false, isCross: true, sites: &sites)
         } else {
             crossAttentionNorm = nil
             crossAttention = nil
@@ -29,16 +29,16 @@ public struct T5Block: Sendable {
         feedForward = try T5DenseFF(ckpt, prefix + ".layer.\(ffLayer).DenseReluDense", config: c, sites: &sites)
     }
 
-    /// hidden (rows, d_model) += FF(norm(hidden))
-    func feedForwardResidual(_ hidden: UnsafeMutablePointer<Float>, rows: Int, dModel: Int, segments: RowSegments) {
-        var normed = [Float](repeating: 0, count: rows * dModel)   // (rows, d_model)
-        var out = [Float](repeating: 0, count: rows * dModel)      // (rows, d_model)
-        normed.withUnsafeMutableBufferPointer { n in
-            out.withUnsafeMutableBufferPointer { o in
-                feedForwardNorm.forward(hidden, rows: rows, into: n.baseAddress!)
-                feedForward.forward(n.baseAddress!, rows: rows, into: o.baseAddress!, segments: segments)
-                Kernels.add(o.baseAddress!, into: hidden, count: rows * dModel)
-            }
-        }
+    /// Every module of the block, in site order.
+    public var linears: [Linear] {
+        selfAttention.linears + (crossAttention?.linears ?? []) + feedForward.linears
+    }
+
+    /// hidden (rows, d_model) += FF(norm(hidden)), in `state`'s buffers.
+    func feedForwardResidual(_ hidden: UnsafeMutablePointer<Float>, rows: Int, dModel: Int, segments: RowSegments,
+                             state: RunState) {
+        feedForwardNorm.forward(hidden, rows: rows, into: state.normed)
+        feedForward.forward(state.normed, rows: rows, into: state.out, segments: segments, state: state)
+        Kernels.add(state.out, into: hidden, count: rows * dModel)
     }
 }

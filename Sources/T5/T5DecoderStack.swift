@@ -6,6 +6,8 @@ public struct T5DecoderStack: Sendable {
     public let blocks: [T5Block]
     public let finalLayerNorm: T5LayerNorm   // decoder.final_layer_norm
     let config: T5Config
+    /// Activation buffers reused across steps (RunState.swift).
+    let runStates: RunStatePool
 
     init(_ ckpt: Checkpoint, config c: T5Config, sites: inout [String]) throws(ModelError) {
         var blocks: [T5Block] = []
@@ -15,11 +17,14 @@ public struct T5DecoderStack: Sendable {
         self.blocks = blocks
         finalLayerNorm = try T5LayerNorm(ckpt, "decoder.final_layer_norm", dim: c.dModel, eps: c.layerNormEpsilon)
         config = c
+        runStates = RunStatePool(config: c)
     }
 
     /// hidden (n, d_model): row i is the embedded token of states[i]; on return, the final-norm
-    /// output for each row. Appends each row's key/value to its state's cache.
-    func step(_ hidden: UnsafeMutablePointer<Float>, states: inout [DecoderState], segments: RowSegments) {
+    /// output for each row. Appends each row's key/value to its state's cache. Activations live
+    /// in `state` (the caller's RunState, with room for n rows).
+    func step(_ hidden: UnsafeMutablePointer<Float>, states: inout [DecoderState], segments: RowSegments,
+              state run: RunState) {
         let n = states.count, d = config.dModel, inner = config.innerDim, heads = config.numHeads
         guard n > 0 else { return }
         let table = blocks[0].selfAttention.relativeAttentionBias!
@@ -29,63 +34,41 @@ public struct T5DecoderStack: Sendable {
                          queryOffset: s.length, bidirectional: false,
                          numBuckets: config.relativeAttentionNumBuckets, maxDistance: config.relativeAttentionMaxDistance)
         }
-        var normed = [Float](repeating: 0, count: n * d)   // (n, d_model)
-        var q = [Float](repeating: 0, count: n * inner)     // (n, inner)
-        var k = q, v = q, ctx = q                            // (n, inner)
-        var out = normed                                     // (n, d_model)
+        let ld = 3 * inner
         for (l, block) in blocks.enumerated() {
             let attn = block.selfAttention
-            normed.withUnsafeMutableBufferPointer { nb in
-                block.selfAttentionNorm.forward(hidden, rows: n, into: nb.baseAddress!)
-                q.withUnsafeMutableBufferPointer { attn.q.forward(nb.baseAddress!, rows: n, into: $0.baseAddress!, segments: segments) }
-                k.withUnsafeMutableBufferPointer { attn.k.forward(nb.baseAddress!, rows: n, into: $0.baseAddress!, segments: segments) }
-                v.withUnsafeMutableBufferPointer { attn.v.forward(nb.baseAddress!, rows: n, into: $0.baseAddress!, segments: segments) }
-            }
+            block.selfAttentionNorm.forward(hidden, rows: n, into: run.normed)
+            attn.qkv!.forward(run.normed, rows: n, into: run.qkv, segments: segments)   // (n, 3 * inner)
             for i in 0..<n {
-                states[i].selfKeys[l].append(contentsOf: k[(i * inner)..<((i + 1) * inner)])
-                states[i].selfValues[l].append(contentsOf: v[(i * inner)..<((i + 1) * inner)])
+                let row = UnsafeBufferPointer(start: run.qkv + i * ld, count: ld)
+                states[i].selfKeys[l].append(contentsOf: row[inner..<(2 * inner)])
+                states[i].selfValues[l].append(contentsOf: row[(2 * inner)..<ld])
             }
-            q.withUnsafeBufferPointer { qp in ctx.withUnsafeMutableBufferPointer { cp in
-                attn.attendEachRow(q: qp.baseAddress!, rows: n, ctx: cp.baseAddress!) { i, body in
-                    states[i].selfKeys[l].withUnsafeBufferPointer { kp in
-                        states[i].selfValues[l].withUnsafeBufferPointer { vp in
-                            biases[i].withUnsafeBufferPointer { bp in
-                                body(kp.baseAddress!, vp.baseAddress!, states[i].length + 1, bp.baseAddress)
-                            }
+            attn.attendEachRow(q: run.qkv, qStride: ld, rows: n, ctx: run.ctx) { i, body in
+                states[i].selfKeys[l].withUnsafeBufferPointer { kp in
+                    states[i].selfValues[l].withUnsafeBufferPointer { vp in
+                        biases[i].withUnsafeBufferPointer { bp in
+                            body(kp.baseAddress!, vp.baseAddress!, states[i].length + 1, bp.baseAddress)
                         }
                     }
                 }
-            }}
-            ctx.withUnsafeBufferPointer { cp in out.withUnsafeMutableBufferPointer { op in
-                attn.o.forward(cp.baseAddress!, rows: n, into: op.baseAddress!, segments: segments)
-                Kernels.add(op.baseAddress!, into: hidden, count: n * d)
-            }}
+            }
+            attn.o.forward(run.ctx, rows: n, into: run.out, segments: segments)
+            Kernels.add(run.out, into: hidden, count: n * d)
 
             let cross = block.crossAttention!
-            normed.withUnsafeMutableBufferPointer { nb in
-                block.crossAttentionNorm!.forward(hidden, rows: n, into: nb.baseAddress!)
-                q.withUnsafeMutableBufferPointer { cross.q.forward(nb.baseAddress!, rows: n, into: $0.baseAddress!, segments: segments) }
+            block.crossAttentionNorm!.forward(hidden, rows: n, into: run.normed)
+            cross.crossQuery!.forward(run.normed, rows: n, into: run.qkv, segments: segments)   // (n, inner)
+            cross.attendEachRow(q: run.qkv, qStride: inner, rows: n, ctx: run.ctx) { i in
+                let enc = states[i].encoded
+                return (enc.crossKeys[l], enc.crossValues[l])
             }
-            q.withUnsafeBufferPointer { qp in ctx.withUnsafeMutableBufferPointer { cp in
-                cross.attendEachRow(q: qp.baseAddress!, rows: n, ctx: cp.baseAddress!) { i, body in
-                    let enc = states[i].encoded
-                    enc.crossKeys[l].withUnsafeBufferPointer { kp in
-                        enc.crossValues[l].withUnsafeBufferPointer { vp in
-                            body(kp.baseAddress!, vp.baseAddress!, enc.length, nil)
-                        }
-                    }
-                }
-            }}
-            ctx.withUnsafeBufferPointer { cp in out.withUnsafeMutableBufferPointer { op in
-                cross.o.forward(cp.baseAddress!, rows: n, into: op.baseAddress!, segments: segments)
-                Kernels.add(op.baseAddress!, into: hidden, count: n * d)
-            }}
-            block.feedForwardResidual(hidden, rows: n, dModel: d, segments: segments)
+            cross.o.forward(run.ctx, rows: n, into: run.out, segments: segments)
+            Kernels.add(run.out, into: hidden, count: n * d)
+            block.feedForwardResidual(hidden, rows: n, dModel: d, segments: segments, state: run)
         }
         for i in 0..<n { states[i].length += 1 }
-        normed.withUnsafeMutableBufferPointer { nb in
-            finalLayerNorm.forward(hidden, rows: n, into: nb.baseAddress!)
-            hidden.update(from: nb.baseAddress!, count: n * d)
-        }
+        finalLayerNorm.forward(hidden, rows: n, into: run.normed)
+        hidden.update(from: run.normed, count: n * d)
     }
 }

@@ -7,6 +7,8 @@ public struct T5EncoderStack: Sendable {
     public let blocks: [T5Block]
     public let finalLayerNorm: T5LayerNorm   // encoder.final_layer_norm
     let config: T5Config
+    /// Activation buffers reused across passes (RunState.swift).
+    let runStates: RunStatePool
 
     init(_ ckpt: Checkpoint, config c: T5Config, sites: inout [String]) throws(ModelError) {
         var blocks: [T5Block] = []
@@ -16,6 +18,7 @@ public struct T5EncoderStack: Sendable {
         self.blocks = blocks
         finalLayerNorm = try T5LayerNorm(ckpt, "encoder.final_layer_norm", dim: c.dModel, eps: c.layerNormEpsilon)
         config = c
+        runStates = RunStatePool(config: c)
     }
 
     /// hidden (total_rows, d_model), sequence s at rows offsets[s]..<offsets[s+1]; in place.
@@ -24,11 +27,12 @@ public struct T5EncoderStack: Sendable {
         let rows = offsets.last ?? 0
         guard rows > 0 else { return }
         let biases = positionBiases(offsets: offsets)
-        var scratch = EncoderScratch(rows: rows, config: config)
-        for index in blocks.indices {
-            forwardLayer(index, hidden, offsets: offsets, segments: segments, biases: biases, scratch: &scratch)
+        runStates.with(rows: rows) { state in
+            for index in blocks.indices {
+                forwardLayer(index, hidden, offsets: offsets, segments: segments, biases: biases, state: state)
+            }
+            finalNorm(hidden, rows: rows, state: state)
         }
-        finalNorm(hidden, rows: rows, scratch: &scratch)
     }
 
     /// Per sequence: (heads, L, L), shared by every layer as in transformers.
@@ -43,63 +47,19 @@ public struct T5EncoderStack: Sendable {
     }
 
     /// Block `index` over the packed rows: hidden (rows, d_model) in place; `biases` from
-    /// `positionBiases(offsets:)`, `scratch` sized for at least `offsets.last` rows.
+    /// `positionBiases(offsets:)`; `state` has room for at least `offsets.last` rows (its
+    /// buffers are scratch within the layer).
     func forwardLayer(_ index: Int, _ hidden: UnsafeMutablePointer<Float>, offsets: [Int], segments: RowSegments,
-                      biases: [[Float]], scratch: inout EncoderScratch) {
-        let d = config.dModel, inner = config.innerDim
-        let rows = offsets.last ?? 0
-        guard rows > 0 else { return }
-        let block = blocks[index]
-        let attn = block.selfAttention
-        scratch.normed.withUnsafeMutableBufferPointer { n in
-            block.selfAttentionNorm.forward(hidden, rows: rows, into: n.baseAddress!)
-            scratch.q.withUnsafeMutableBufferPointer { attn.q.forward(n.baseAddress!, rows: rows, into: $0.baseAddress!, segments: segments) }
-            scratch.k.withUnsafeMutableBufferPointer { attn.k.forward(n.baseAddress!, rows: rows, into: $0.baseAddress!, segments: segments) }
-            scratch.v.withUnsafeMutableBufferPointer { attn.v.forward(n.baseAddress!, rows: rows, into: $0.baseAddress!, segments: segments) }
-        }
-        scratch.q.withUnsafeBufferPointer { qp in scratch.k.withUnsafeBufferPointer { kp in scratch.v.withUnsafeBufferPointer { vp in
-            scratch.ctx.withUnsafeMutableBufferPointer { cp in
-                for s in 0..<(offsets.count - 1) {
-                    let start = offsets[s], L = offsets[s + 1] - start
-                    biases[s].withUnsafeBufferPointer { bp in
-                        attn.attend(q: qp.baseAddress! + start * inner, tq: L,
-                                    keys: kp.baseAddress! + start * inner, values: vp.baseAddress! + start * inner,
-                                    tk: L, bias: bp.baseAddress, ctx: cp.baseAddress! + start * inner)
-                    }
-                }
-            }
-        }}}
-        scratch.ctx.withUnsafeBufferPointer { cp in scratch.out.withUnsafeMutableBufferPointer { op in
-            attn.o.forward(cp.baseAddress!, rows: rows, into: op.baseAddress!, segments: segments)
-            Kernels.add(op.baseAddress!, into: hidden, count: rows * d)
-        }}
-        block.feedForwardResidual(hidden, rows: rows, dModel: d, segments: segments)
+                      biases: [[Float]], state: RunState) {
+        guard (offsets.last ?? 0) > 0 else { return }
+        blocks[index].encoderLayer(hidden, offsets: offsets, biases: biases, segments: segments, state: state)
     }
 
     /// encoder.final_layer_norm over hidden (rows, d_model), in place.
-    func finalNorm(_ hidden: UnsafeMutablePointer<Float>, rows: Int, scratch: inout EncoderScratch) {
+    func finalNorm(_ hidden: UnsafeMutablePointer<Float>, rows: Int, state: RunState) {
         guard rows > 0 else { return }
-        scratch.normed.withUnsafeMutableBufferPointer { n in
-            finalLayerNorm.forward(hidden, rows: rows, into: n.baseAddress!)
-            hidden.update(from: n.baseAddress!, count: rows * config.dModel)
-        }
-    }
-}
-
-/// The buffers one encoder layer writes, allocated once per pass rather than once per layer.
-struct EncoderScratch {
-    var normed: [Float]   // (rows, d_model)
-    var out: [Float]      // (rows, d_model)
-    var q: [Float]        // (rows, inner)
-    var k: [Float]        // (rows, inner)
-    var v: [Float]        // (rows, inner)
-    var ctx: [Float]      // (rows, inner)
-
-    init(rows: Int, config: T5Config) {
-        normed = [Float](repeating: 0, count: rows * config.dModel)
-        out = normed
-        q = [Float](repeating: 0, count: rows * config.innerDim)
-        k = q; v = q; ctx = q
+        finalLayerNorm.forward(hidden, rows: rows, into: state.normed)
+        hidden.update(from: state.normed, count: rows * config.dModel)
     }
 }
 
@@ -118,7 +78,6 @@ public final class EncoderPass {
     private var segments = RowSegments()
     private var hidden: [Float]              // (rows, d_model)
     private var biases: [[Float]]            // per sequence: (heads, L, L)
-    private var scratch: EncoderScratch
     /// Encoder layers already run (the final layer norm runs with the last one).
     public private(set) var layersDone = 0
     /// Encoder layers of the pass (the cross-attention caches follow, in `finish`).
@@ -153,7 +112,6 @@ public final class EncoderPass {
             }
         }
         biases = rows > 0 ? model.encoder.positionBiases(offsets: offsets) : []
-        scratch = EncoderScratch(rows: rows, config: model.config)
     }
 
     /// Runs the next encoder layer (and, after the last one, the final layer norm).
@@ -161,9 +119,12 @@ public final class EncoderPass {
         precondition(!isEncoderDone, "every encoder layer has run")
         let encoder = model.encoder
         let rows = rows
+        let last = layersDone + 1 == layerCount
         hidden.withUnsafeMutableBufferPointer { h in
-            encoder.forwardLayer(layersDone, h.baseAddress!, offsets: offsets, segments: segments, biases: biases, scratch: &scratch)
-            if layersDone + 1 == layerCount { encoder.finalNorm(h.baseAddress!, rows: rows, scratch: &scratch) }
+            encoder.runStates.with(rows: rows) { state in
+                encoder.forwardLayer(layersDone, h.baseAddress!, offsets: offsets, segments: segments, biases: biases, state: state)
+                if last { encoder.finalNorm(h.baseAddress!, rows: rows, state: state) }
+            }
         }
         layersDone += 1
     }

@@ -27,25 +27,33 @@ public final class T5ForConditionalGeneration: Sendable {
     /// (out_features, in_features) of each Linear, indexed like `linearSites`.
     public let linearShapes: [(out: Int, in: Int)]
 
-    public convenience init(directory: URL, weightFormat: WeightFormat = .fp32) throws(ModelError) {
+    /// How the cross-attention keys/values of each request are cached (`KVRows.Format(weights:)`
+    /// unless a test or benchmark asks for another).
+    public let crossCacheFormat: KVRows.Format
+
+    public convenience init(directory: URL, weightFormat: WeightFormat = .fp32,
+                            crossCacheFormat: KVRows.Format? = nil) throws(ModelError) {
         let config = try T5Config.load(directory: directory)
-        try self.init(config: config, checkpoint: Checkpoint(directory: directory, weightFormat: weightFormat))
+        try self.init(config: config, checkpoint: Checkpoint(directory: directory, weightFormat: weightFormat),
+                      crossCacheFormat: crossCacheFormat)
     }
 
     public var weightFormat: WeightFormat { lmHead.format }
 
     /// Bytes of all weights as held in memory.
     public var weightBytes: Int {
-        let linears = (encoder.blocks + decoder.blocks).flatMap { b -> [Linear] in
-            var l = [b.selfAttention.q, b.selfAttention.k, b.selfAttention.v, b.selfAttention.o, b.feedForward.wo]
-            if let x = b.crossAttention { l += [x.q, x.k, x.v, x.o] }
-            return l + [b.feedForward.wi, b.feedForward.wi0, b.feedForward.wi1].compactMap { $0 }
-        }
-        return shared.count * 4 + lmHead.bytes + linears.reduce(0) { $0 + $1.weight.bytes }
+        // A fused matrix counted once (its modules share it).
+        var seen = Set<ObjectIdentifier>()
+        let matrices = allLinears.map(\.weight).filter { seen.insert(ObjectIdentifier($0)).inserted }
+        return shared.count * 4 + lmHead.bytes + matrices.reduce(0) { $0 + $1.bytes }
     }
 
-    public init(config c: T5Config, checkpoint ckpt: Checkpoint) throws(ModelError) {
+    /// Every Linear module of both stacks, in site order.
+    public var allLinears: [Linear] { (encoder.blocks + decoder.blocks).flatMap(\.linears) }
+
+    public init(config c: T5Config, checkpoint ckpt: Checkpoint, crossCacheFormat: KVRows.Format? = nil) throws(ModelError) {
         config = c
+        self.crossCacheFormat = crossCacheFormat ?? KVRows.Format(weights: ckpt.weightFormat)
         shared = try ckpt.tensor("shared.weight", shape: [c.vocabSize, c.dModel])
         ckpt.ignore("encoder.embed_tokens.weight")
         ckpt.ignore("decoder.embed_tokens.weight")
@@ -62,13 +70,7 @@ public final class T5ForConditionalGeneration: Sendable {
         try ckpt.checkAllClaimed()
         linearSites = sites
         var shapes = [(out: Int, in: Int)](repeating: (0, 0), count: sites.count)
-        for block in encoder.blocks + decoder.blocks {
-            var linears = [block.selfAttention.q, block.selfAttention.k, block.selfAttention.v, block.selfAttention.o,
-                           block.feedForward.wo]
-            if let x = block.crossAttention { linears += [x.q, x.k, x.v, x.o] }
-            linears += [block.feedForward.wi, block.feedForward.wi0, block.feedForward.wi1].compactMap { $0 }
-            for l in linears { shapes[l.site] = (l.outFeatures, l.inFeatures) }
-        }
+        for l in (encoder.blocks + decoder.blocks).flatMap(\.linears) { shapes[l.site] = (l.outFeatures, l.inFeatures) }
         linearShapes = shapes
         siteIndex = Dictionary(uniqueKeysWithValues: sites.enumerated().map { ($1, $0) })
     }
@@ -87,18 +89,20 @@ public final class T5ForConditionalGeneration: Sendable {
                               inputs: [EncoderInput]) -> [EncodedSequence] {
         let inner = config.innerDim
         let rows = offsets.last!
-        var crossKeys = [[[Float]]](repeating: [], count: inputs.count)
+        var crossKeys = [[KVRows]](repeating: [], count: inputs.count)
         var crossValues = crossKeys
-        var kv = [Float](repeating: 0, count: rows * inner)   // (rows, inner)
-        for block in decoder.blocks {
-            let cross = block.crossAttention!
-            for (linear, isKey) in [(cross.k, true), (cross.v, false)] {
-                hidden.withUnsafeBufferPointer { h in kv.withUnsafeMutableBufferPointer { o in
-                    linear.forward(h.baseAddress!, rows: rows, into: o.baseAddress!, segments: segments)
-                }}
-                for s in 0..<inputs.count {
-                    let slice = Array(kv[(offsets[s] * inner)..<(offsets[s + 1] * inner)])
-                    if isKey { crossKeys[s].append(slice) } else { crossValues[s].append(slice) }
+        let cacheFormat = crossCacheFormat, heads = config.numHeads, dKV = config.dKV
+        hidden.withUnsafeBufferPointer { h in
+            // Every decoder layer's cross-attention k | v from one fused product, split per sequence.
+            encoder.runStates.with(rows: rows) { state in
+                let kv = state.qkv, ld = 2 * inner   // (rows, 2 * inner)
+                for block in decoder.blocks {
+                    block.crossAttention!.crossKeyValue!.forward(h.baseAddress!, rows: rows, into: kv, segments: segments)
+                    for s in 0..<inputs.count {
+                        let start = kv + offsets[s] * ld, L = offsets[s + 1] - offsets[s]
+                        crossKeys[s].append(KVRows(start, length: L, ld: ld, heads: heads, dKV: dKV, format: cacheFormat))
+                        crossValues[s].append(KVRows(start + inner, length: L, ld: ld, heads: heads, dKV: dKV, format: cacheFormat))
+                    }
                 }
             }
         }
@@ -119,17 +123,19 @@ public final class T5ForConditionalGeneration: Sendable {
         let n = states.count, d = config.dModel, vocab = config.vocabSize
         var segments = RowSegments()
         for s in states { segments.append(rows: 1, adapter: s.encoded.adapter) }
-        var hidden = [Float](repeating: 0, count: n * d)   // (n, d_model)
-        var logits = [Float](repeating: 0, count: n * vocab)   // (n, vocab)
-        hidden.withUnsafeMutableBufferPointer { h in
-            embed(tokens, into: h.baseAddress!)
-            decoder.step(h.baseAddress!, states: &states, segments: segments)
+        return decoder.runStates.with(rows: n) { run in
+            let h = run.hidden   // (n, d_model)
+            embed(tokens, into: h)
+            decoder.step(h, states: &states, segments: segments, state: run)
             if config.scaleDecoderOutputs {
-                Kernels.scale(h.baseAddress!, count: n * d, by: 1 / Float(d).squareRoot())
+                Kernels.scale(h, count: n * d, by: 1 / Float(d).squareRoot())
             }
-            logits.withUnsafeMutableBufferPointer { l in lmHead.multiply(h.baseAddress!, m: n, into: l.baseAddress!) }
+            // (n, vocab): every element is written by the product.
+            return [Float](unsafeUninitializedCapacity: n * vocab) { buffer, count in
+                lmHead.multiply(h, m: n, into: buffer.baseAddress!)
+                count = n * vocab
+            }
         }
-        return logits
     }
 
     /// Rows of `shared` for each id; ids outside the vocabulary are a caller bug (validated upstream).

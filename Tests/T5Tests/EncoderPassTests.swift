@@ -32,7 +32,10 @@ import Testing
             // over the workers (a process-wide count other suites change) may round differently.
             for (s, w) in zip(stepped, whole) {
                 #expect(s.length == w.length)
-                let a: [Float] = Array((s.crossKeys + s.crossValues).joined()), b: [Float] = Array((w.crossKeys + w.crossValues).joined())
+                func values(_ e: EncodedSequence) -> [Float] {
+                    (e.crossKeys + e.crossValues).flatMap { kv in (0..<kv.length).flatMap { kv.row($0) } }
+                }
+                let a = values(s), b = values(w)
                 let scale = max(1, b.map(abs).max() ?? 1)
                 let error = zip(a, b).map { abs($0 - $1) }.max() ?? .infinity
                 #expect(a.count == b.count && error <= 1e-5 * scale, "max difference \(error), scale \(scale)")

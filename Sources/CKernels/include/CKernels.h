@@ -93,4 +93,7 @@ int ck_dnnl_gemm_u8s8s32(long m, long n, long k, const uint8_t *a, long lda,
 int ck_dnnl_sgemm_nt(long m, long n, long k, const float *a, long lda, const float *b, long ldb,
                      float *c, long ldc);
 
+// Single-query attention over compact (bf16 / int8) cross-attention caches.
+#include "ck_attention.h"
+
 #endif

@@ -1,0 +1,95 @@
+// Single-query attention over compact (bf16 / int8) caches, written once with vector
+// extensions and compiled per ISA beside the weight kernels (skinny_<isa>.c defines CK_FN and
+// CK_VW and wraps both templates in its target attribute). Contracts in include/ck_attention.h.
+#include <stdint.h>
+#include <string.h>
+
+#define CK_INLINE static inline __attribute__((always_inline))
+
+typedef float avf __attribute__((vector_size(CK_VW * 4), aligned(4)));
+typedef int32_t avi __attribute__((vector_size(CK_VW * 4), aligned(4)));
+typedef uint32_t avu __attribute__((vector_size(CK_VW * 4), aligned(4)));
+typedef uint16_t avh __attribute__((vector_size(CK_VW * 2), aligned(2)));
+typedef int8_t avb __attribute__((vector_size(CK_VW), aligned(1)));
+
+CK_INLINE avf aload_f(const float *p) { avf v; memcpy(&v, p, sizeof v); return v; }
+CK_INLINE void astore_f(float *p, avf v) { memcpy(p, &v, sizeof v); }
+
+/// CK_VW cached values from column c of a row, widened to F32 (without the int8 scale).
+CK_INLINE avf aload_kv(const int format, const void *row, long c) {
+    if (format == CK_KV_BF16) {
+        avh h;
+        memcpy(&h, (const uint16_t *)row + c, sizeof h);
+        return (avf)(__builtin_convertvector(h, avu) << 16);
+    }
+    avb b;
+    memcpy(&b, (const int8_t *)row + c, sizeof b);
+    return __builtin_convertvector(__builtin_convertvector(b, avi), avf);
+}
+
+CK_INLINE float akv_scalar(const int format, const void *row, long c) {
+    if (format == CK_KV_BF16) {
+        uint32_t bits = (uint32_t)((const uint16_t *)row)[c] << 16;
+        float f;
+        memcpy(&f, &bits, 4);
+        return f;
+    }
+    return (float)((const int8_t *)row)[c];
+}
+
+CK_INLINE float ahsum(avf v) {
+    float s = 0;
+    for (int i = 0; i < CK_VW; i++) s += v[i];
+    return s;
+}
+
+CK_INLINE long akv_bytes(const int format) { return format == CK_KV_BF16 ? 2 : 1; }
+
+CK_INLINE void akv_scores(const int format, const float *q, const void *keys, const float *key_scale, long tk,
+                          long heads, long dkv, long h0, long h1, float *scores) {
+    const long inner = heads * dkv, dv = dkv / CK_VW * CK_VW;
+    for (long j = 0; j < tk; j++) {
+        const char *row = (const char *)keys + j * inner * akv_bytes(format);
+        for (long h = h0; h < h1; h++) {
+            const float *qh = q + h * dkv;
+            const void *kh = row + h * dkv * akv_bytes(format);
+            avf acc = {0};
+            long d = 0;
+            for (; d < dv; d += CK_VW) acc += aload_f(qh + d) * aload_kv(format, kh, d);
+            float s = ahsum(acc);
+            for (; d < dkv; d++) s += qh[d] * akv_scalar(format, kh, d);
+            scores[(h - h0) * tk + j] = format == CK_KV_INT8 ? s * key_scale[j * heads + h] : s;
+        }
+    }
+}
+
+CK_INLINE void akv_values(const int format, const float *probs, const void *values, const float *value_scale,
+                          long tk, long heads, long dkv, long h0, long h1, float *ctx) {
+    const long inner = heads * dkv, dv = dkv / CK_VW * CK_VW;
+    memset(ctx + h0 * dkv, 0, sizeof(float) * (h1 - h0) * dkv);
+    for (long j = 0; j < tk; j++) {
+        const char *row = (const char *)values + j * inner * akv_bytes(format);
+        for (long h = h0; h < h1; h++) {
+            float p = probs[(h - h0) * tk + j];
+            if (format == CK_KV_INT8) p *= value_scale[j * heads + h];
+            const void *vh = row + h * dkv * akv_bytes(format);
+            float *out = ctx + h * dkv;
+            const avf pv = (avf){0} + p;
+            long d = 0;
+            for (; d < dv; d += CK_VW) astore_f(out + d, aload_f(out + d) + pv * aload_kv(format, vh, d));
+            for (; d < dkv; d++) out[d] += p * akv_scalar(format, vh, d);
+        }
+    }
+}
+
+void CK_FN(kv_scores)(int format, const float *q, const void *keys, const float *key_scale, long tk, long heads,
+                      long dkv, long h0, long h1, float *scores) {
+    if (format == CK_KV_BF16) akv_scores(CK_KV_BF16, q, keys, key_scale, tk, heads, dkv, h0, h1, scores);
+    else akv_scores(CK_KV_INT8, q, keys, key_scale, tk, heads, dkv, h0, h1, scores);
+}
+
+void CK_FN(kv_weighted_values)(int format, const float *probs, const void *values, const float *value_scale, long tk,
+                               long heads, long dkv, long h0, long h1, float *ctx) {
+    if (format == CK_KV_BF16) akv_values(CK_KV_BF16, probs, values, value_scale, tk, heads, dkv, h0, h1, ctx);
+    else akv_values(CK_KV_INT8, probs, values, value_scale, tk, heads, dkv, h0, h1, ctx);
+}
