@@ -179,7 +179,7 @@ def main():
         section("abandoned requests" + (f" (full-size model {full_model})" if full_model else " (tiny model; use --make-full-model for the real ratio)"))
         server = fresh("abandoned", model=full_model, settings={"max_new_tokens_cap": 512}).start(timeout=600)
         if full_model:
-            stats = abandoned.run(server, 8, 200, 0.5, 20, 3)
+            stats = abandoned.run(server, 8, 200, 0.5, 20, 9)
         else:
             stats = abandoned.run(server, 8, 512, 0.05, 64, 3)
         finish("abandoned", server, {**stats, "model": full_model or "tiny-flan"}, None)
