@@ -194,7 +194,7 @@ final class ServeProcess {
         check(401, try serve.call("POST", "/v1/summarize", json: Self.summarize, headers: ["Authorization: Basic \(envKey)"]), "basic")
         let nul = try rawHTTP(port: serve.port!, Array("GET /v1/adapters HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(envKey)".utf8)
                               + [0] + Array("\(fileKey)\r\nConnection: close\r\n\r\n".utf8))
-        #expect(nul.status == 401)
+        #expect(nul.status == 400)   // the gate refuses a NUL in any header value
         bodies.append(nul.body)
         check(404, try serve.call("GET", "/metrics"), "main port /metrics")
         let metrics = try curl(["http://127.0.0.1:\(metricsPort)/metrics"])
