@@ -53,6 +53,7 @@ struct BenchKernelsCommand: ParsableCommand {
             let values = Self.values(shape.n * shape.k)
             let f32 = WeightMatrix(values: values, rows: shape.n, columns: shape.k)
             let i8 = WeightMatrix(values: values, rows: shape.n, columns: shape.k, format: .int8)
+            let q4 = WeightMatrix(values: values, rows: shape.n, columns: shape.k, format: .nf4)
             for m in prefillRows.split(separator: ",").compactMap({ Int($0) }) where m > WeightMatrix.skinnyRowLimit {
                 let x = Self.activations(m * shape.k)
                 var y = [Float](repeating: 0, count: m * shape.n)
@@ -64,6 +65,7 @@ struct BenchKernelsCommand: ParsableCommand {
                     ("fp32 oneDNN sgemm", { y.withUnsafeMutableBufferPointer { f32.multiply(x, m: m, into: $0.baseAddress!, sgemm: .oneDNN) } }),
                     ("int8 widened + OpenBLAS sgemm", { y.withUnsafeMutableBufferPointer { i8.multiply(x, m: m, into: $0.baseAddress!, int8: .dequantized, sgemm: .openBLAS) } }),
                     ("int8 quantise + oneDNN u8s8s32 + rescale", { y.withUnsafeMutableBufferPointer { i8.multiply(x, m: m, into: $0.baseAddress!, int8: .oneDNN) } }),
+                    ("nf4 widened + oneDNN sgemm", { y.withUnsafeMutableBufferPointer { q4.multiply(x, m: m, into: $0.baseAddress!, sgemm: .oneDNN) } }),
                     ("oneDNN u8s8s32 GEMM alone", { OneDNN.gemmU8S8S32(m: m, n: shape.n, k: shape.k, a: a, b: b, c: &c) }),
                 ]
                 let times = Self.interleaved(seconds, paths.map(\.1))
