@@ -15,9 +15,16 @@ struct BenchKernelsCommand: ParsableCommand {
     @Option(help: "Seconds per group of interleaved measurements.") var seconds = 1.0
     @Flag(help: "Only check the int8 prefill product against its plain reference under the selected variant (ADAPTER_SERVE_ISA), and show what 8-bit activations would do there; exits non-zero on a mismatch.")
     var verify = false
+    @Flag(help: "Only time the weight products of a whole decoder step (12 layers + lm_head) per format, interleaved: int8, nf4, bf16, fp32.")
+    var decodeStep = false
 
     func run() throws {
         if verify { return try Self.verifyInt8() }
+        if decodeStep {
+            print(MachineProfile.measure().report)
+            return DecodeStepBench.run(rows: rows.split(separator: ",").compactMap { Int($0) }, seconds: seconds,
+                                       formats: [.int8, .nf4, .bf16, .fp32])
+        }
         print(MachineProfile.measure().report)
         let shapes = [(name: "wi 2048x768", n: 2048, k: 768), (name: "wo 768x2048", n: 768, k: 2048),
                       (name: "q 768x768", n: 768, k: 768), (name: "lm_head 32128x768", n: 32128, k: 768)]
