@@ -39,17 +39,23 @@ import SafeTensors
         let ref = try Self.reference()
         #expect(ref.rows * ref.columns == 1024 && ref.packed.count == 512 && ref.absmax.count == 16)
         let nf4 = NF4Matrix(values: ref.input, rows: ref.rows, columns: ref.columns)
-        #expect(nf4.packed == ref.packed)
-        #expect(nf4.absmax.map(\.bitPattern) == ref.absmax.map(\.bitPattern))
+        #expect(Self.mismatches(nf4.packed, ref.packed) == [], "packed bytes that differ from bitsandbytes'")
+        #expect(Self.mismatches(nf4.absmax.map(\.bitPattern), ref.absmax.map(\.bitPattern)) == [], "absmax blocks")
         let plain = (0..<ref.rows).flatMap { nf4.referenceRow($0) }
-        #expect(plain.map(\.bitPattern) == ref.dequantized.map(\.bitPattern))
+        #expect(Self.mismatches(plain.map(\.bitPattern), ref.dequantized.map(\.bitPattern)) == [], "dequantised weights")
         let matrix = WeightMatrix(values: ref.input, rows: ref.rows, columns: ref.columns, format: .nf4)
         #expect(matrix.format == .nf4 && matrix.bytes == 512 + 16 * 4)
         for isa in KernelISA.supported {
             var widened = [Float](repeating: .nan, count: ref.input.count)
             widened.withUnsafeMutableBufferPointer { matrix.dequantize(rows: 0..<ref.rows, into: $0.baseAddress!, isa: isa) }
-            #expect(widened.map(\.bitPattern) == ref.dequantized.map(\.bitPattern), "\(isa)")
+            #expect(Self.mismatches(widened.map(\.bitPattern), ref.dequantized.map(\.bitPattern)) == [], "\(isa) widening")
         }
+    }
+
+    /// Indices where two equally long arrays differ (a short failure message), or [-1] when the
+    /// lengths differ.
+    static func mismatches<T: Equatable>(_ a: [T], _ b: [T]) -> [Int] {
+        a.count == b.count ? a.indices.filter { a[$0] != b[$0] } : [-1]
     }
 
     /// The round-trip error is at most half the widest gap between neighbouring codes (-1 and
