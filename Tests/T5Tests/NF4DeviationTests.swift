@@ -53,4 +53,42 @@ import Numerics
         // 4 bits cost more than 8: the comparison guards against nf4 silently running as fp32.
         #expect(d.maxAbsError > i.maxAbsError)
     }
+
+    /// Adapters stay exact on top of a 4-bit base, as QLoRA runs them: a LoRA adds
+    /// scale * (x A^T) B^T in fp32 to the base product, whatever the base's format. On the
+    /// decode (1 row) and prefill (20 rows) paths, the difference the LoRA makes to a Linear
+    /// backed by nf4 is the fp32 low-rank product, the same as on the fp32 base.
+    @Test("a LoRA on an nf4 Linear adds its exact fp32 product", arguments: [1, 20])
+    func loraOnTopIsExact(_ rows: Int) throws {
+        let nf4 = try T5ForConditionalGeneration(directory: Self.directory, weightFormat: .nf4)
+        let fp32 = try T5ForConditionalGeneration(directory: Self.directory, weightFormat: .fp32)
+        let (q4, f) = (nf4.encoder.blocks[0].feedForward.wo, fp32.encoder.blocks[0].feedForward.wo)
+        #expect(q4.weight.format == .nf4 && f.weight.format == .fp32)
+        let (k, n, r, scale) = (q4.inFeatures, q4.outFeatures, 8, Float(2))
+        var rng = SplitMix64(seed: 7)
+        func random(_ count: Int) -> [Float] { (0..<count).map { _ in Float(rng.nextUnitDouble() - 0.5) } }
+        let a = random(r * k), b = random(n * r), x = random(rows * k)
+        var deltas = [LowRankDelta?](repeating: nil, count: nf4.linearSites.count)
+        deltas[q4.site] = LowRankDelta(a: Tensor(shape: [r, k], storage: a), b: Tensor(shape: [n, r], storage: b), scale: scale)
+        let adapter = AdapterWeights(deltas: deltas, promptEmbeddings: nil)
+        var withAdapter = RowSegments(), plain = RowSegments()
+        withAdapter.append(rows: rows, adapter: adapter)
+        plain.append(rows: rows, adapter: nil)
+        // scale * (x A^T) B^T in Double.
+        var expected = [Double](repeating: 0, count: rows * n)
+        for i in 0..<rows {
+            let t = (0..<r).map { p in (0..<k).reduce(0.0) { $0 + Double(x[i * k + $1]) * Double(a[p * k + $1]) } }
+            for j in 0..<n { expected[i * n + j] = Double(scale) * (0..<r).reduce(0.0) { $0 + t[$1] * Double(b[j * r + $1]) } }
+        }
+        for linear in [q4, f] {
+            var y = [Float](repeating: .nan, count: rows * n), base = y
+            x.withUnsafeBufferPointer { xp in
+                y.withUnsafeMutableBufferPointer { linear.forward(xp.baseAddress!, rows: rows, into: $0.baseAddress!, segments: withAdapter) }
+                base.withUnsafeMutableBufferPointer { linear.forward(xp.baseAddress!, rows: rows, into: $0.baseAddress!, segments: plain) }
+            }
+            let worst = (0..<(rows * n)).map { abs(Double(y[$0] - base[$0]) - expected[$0]) }.max()!
+            // Float rounding of sums of ~k terms of size <= 0.25 and of the base's outputs.
+            #expect(worst < 1e-4, "\(linear.weight.format): LoRA contribution off by \(worst)")
+        }
+    }
 }
