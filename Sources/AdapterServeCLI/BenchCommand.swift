@@ -14,13 +14,13 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "New tokens per request (exactly; EOS ignored).") var newTokens: Int
     @Option(help: "Concurrent requests.") var batch = 1
     @Option(name: .customLong("adapter"), help: "PEFT adapter directory; repeat to give requests different adapters.") var adapters: [String] = []
-    @Option(help: "Weight storage: fp32, bf16 or int8.") var weights = "fp32"
+    @Option(help: "Weight storage: fp32, bf16, int8 or nf4.") var weights = "fp32"
     @Option(help: "Timed repetitions (after one warm-up).") var `repeat` = 3
     @Flag(help: "Print JSON.") var json = false
 
     func run() throws {
         guard let format = WeightFormat(rawValue: weights) else {
-            throw ValidationError("--weights must be fp32, bf16 or int8")
+            throw ValidationError("--weights must be fp32, bf16, int8 or nf4")
         }
         let ids = try input.ids()
         // The machine first, so every number below is read against its limits.

@@ -15,9 +15,16 @@ struct BenchKernelsCommand: ParsableCommand {
     @Option(help: "Seconds per group of interleaved measurements.") var seconds = 1.0
     @Flag(help: "Only check the int8 prefill product against its plain reference under the selected variant (ADAPTER_SERVE_ISA), and show what 8-bit activations would do there; exits non-zero on a mismatch.")
     var verify = false
+    @Flag(help: "Only time the weight products of a whole decoder step (12 layers + lm_head) per format, interleaved: int8, nf4, bf16, fp32.")
+    var decodeStep = false
 
     func run() throws {
         if verify { return try Self.verifyInt8() }
+        if decodeStep {
+            print(MachineProfile.measure().report)
+            return DecodeStepBench.run(rows: rows.split(separator: ",").compactMap { Int($0) }, seconds: seconds,
+                                       formats: [.int8, .nf4, .bf16, .fp32])
+        }
         print(MachineProfile.measure().report)
         let shapes = [(name: "wi 2048x768", n: 2048, k: 768), (name: "wo 768x2048", n: 768, k: 2048),
                       (name: "q 768x768", n: 768, k: 768), (name: "lm_head 32128x768", n: 32128, k: 768)]
@@ -55,6 +62,7 @@ struct BenchKernelsCommand: ParsableCommand {
             let values = Self.values(shape.n * shape.k)
             let f32 = WeightMatrix(values: values, rows: shape.n, columns: shape.k)
             let i8 = WeightMatrix(values: values, rows: shape.n, columns: shape.k, format: .int8)
+            let q4 = WeightMatrix(values: values, rows: shape.n, columns: shape.k, format: .nf4)
             for m in prefillRows.split(separator: ",").compactMap({ Int($0) }) where m > WeightMatrix.skinnyRowLimit {
                 let x = Self.activations(m * shape.k)
                 var y = [Float](repeating: 0, count: m * shape.n)
@@ -66,6 +74,7 @@ struct BenchKernelsCommand: ParsableCommand {
                     ("fp32 oneDNN sgemm", { y.withUnsafeMutableBufferPointer { f32.multiply(x, m: m, into: $0.baseAddress!, sgemm: .oneDNN) } }),
                     ("int8 widened + OpenBLAS sgemm", { y.withUnsafeMutableBufferPointer { i8.multiply(x, m: m, into: $0.baseAddress!, int8: .dequantized, sgemm: .openBLAS) } }),
                     ("int8 quantise + oneDNN u8s8s32 + rescale", { y.withUnsafeMutableBufferPointer { i8.multiply(x, m: m, into: $0.baseAddress!, int8: .oneDNN) } }),
+                    ("nf4 widened + oneDNN sgemm", { y.withUnsafeMutableBufferPointer { q4.multiply(x, m: m, into: $0.baseAddress!, sgemm: .oneDNN) } }),
                     ("oneDNN u8s8s32 GEMM alone", { OneDNN.gemmU8S8S32(m: m, n: shape.n, k: shape.k, a: a, b: b, c: &c) }),
                 ]
                 let times = Self.interleaved(seconds, paths.map(\.1))

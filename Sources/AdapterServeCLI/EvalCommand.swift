@@ -3,6 +3,7 @@ import Foundation
 import Rouge
 import Serving
 import T5
+import Numerics
 
 /// `eval`: ROUGE and BLEU of the base model and each adapter on DialogSum, as the lab reports them.
 struct EvalCommand: ParsableCommand {
@@ -17,13 +18,15 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Maximum new tokens per summary.") var maxNewTokens = 64
     @Option(help: "Beam width.") var numBeams = 1
     @Option(help: "Prompt template; must contain {dialogue}.") var promptTemplate = SummarizeRequest.defaultTemplate
+    @Option(help: "How the base's weights are held: fp32 (token-exact), bf16, int8 or nf4 (QLoRA's 4-bit NormalFloat).")
+    var weights: WeightFormat = .fp32
     @Flag(help: "Print JSON.") var json = false
 
     func run() throws {
         let items = try Self.readDialogSum(path: data, limit: limit)
         guard !items.isEmpty else { throw CLIError(description: "\(data) has no examples") }
         guard promptTemplate.contains("{dialogue}") else { throw ValidationError("--prompt-template must contain {dialogue}") }
-        let local = try LocalEngine(model: model, tokenizer: tokenizer, needTokenizer: true)
+        let local = try LocalEngine(model: model, tokenizer: tokenizer, needTokenizer: true, weights: weights)
         let tok = local.tokenizer!
         var named: [String: ResolvedAdapter] = [:]
         var candidates: [[String]?] = [nil]

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Adapters
 import T5
+import Numerics
 import Tokenization
 
 /// `generate`: one input through the model, as transformers' generate would do it. Its JSON
@@ -26,12 +27,14 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Sampling top-k (0 = off).") var topK = 50
     @Option(help: "Sampling top-p.") var topP: Float = 1
     @Option(help: "Sampling seed.") var seed: UInt64?
+    @Option(help: "How the base's weights are held: fp32 (token-exact), bf16, int8 or nf4 (QLoRA's 4-bit NormalFloat).")
+    var weights: WeightFormat = .fp32
     @Flag(help: "Print one JSON object.") var json = false
 
     func run() throws {
         let modelDir = URL(fileURLWithPath: model)
         let tok = try CLIError.wrap { try T5Tokenizer(directory: URL(fileURLWithPath: tokenizer ?? model)) }
-        let base = try CLIError.wrap { try T5ForConditionalGeneration(directory: modelDir) }
+        let base = try CLIError.wrap { try T5ForConditionalGeneration(directory: modelDir, weightFormat: weights) }
         let parts = try adapters.map { dir in try CLIError.wrap { try PEFTAdapter.load(directory: URL(fileURLWithPath: dir), base: base) } }
         // The server's rule (AdapterServeService.resolve): one weight adapter and one prompt or
         // prefix at most, so two LoRAs on the same module are an error, not a crash.

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import API
 import Serving
+import Numerics
 
 /// `serve`: the HTTP service. Settings: built-in defaults < config file < ADAPTER_SERVE_*
 /// environment < command-line flags.
@@ -16,6 +17,8 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Address to bind.") var host: String?
     @Option(help: "Port (0 picks a free port and logs it).") var port: Int?
     @Option(help: "Task used when a request names no adapter or task.") var defaultTask: String?
+    @Option(help: "How the base's weights are held: fp32 (default, token-exact), bf16, int8 or nf4 (QLoRA's 4-bit NormalFloat).")
+    var weights: WeightFormat?
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
     @OptionGroup var access: AccessOptions  // issue 18 (AccessOptions.swift)
     @Option(help: "Log format: text, json (one object per line) or auto (text on a terminal, else json).") var logFormat: String?
@@ -30,6 +33,7 @@ struct ServeCommand: ParsableCommand {
         if let host { settings.host = host }
         if let port { settings.port = port }
         if let defaultTask { settings.defaultTask = defaultTask }
+        if let weights { settings.weights = weights.rawValue }
         access.apply(to: &settings)  // issue 18
         if case .refuse(let message) = ProtectedMode.decide(settings) { throw CLIError(description: message) }  // issue 18, before the slow model load
 

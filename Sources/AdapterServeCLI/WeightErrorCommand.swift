@@ -3,11 +3,11 @@ import Foundation
 import Numerics
 import T5
 
-/// `weight-error`: the logit error of bf16 and int8 weight storage against fp32 on a checkpoint
+/// `weight-error`: the logit error of bf16, int8 and nf4 weight storage against fp32 on a checkpoint
 /// (the benchmark runs it on the full-size random model), teacher-forced on fp32's greedy tokens.
 struct WeightErrorCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "weight-error", abstract: "Logit error of bf16/int8 weight storage against fp32 (default input: 64 synthetic tokens).")
+        commandName: "weight-error", abstract: "Logit error of bf16/int8/nf4 weight storage against fp32 (default input: 64 synthetic tokens).")
 
     @Option(help: "Model directory.") var model: String
     @OptionGroup var input: EncoderInputOptions
@@ -21,7 +21,7 @@ struct WeightErrorCommand: ParsableCommand {
         let reference = try CLIError.wrap { try T5ForConditionalGeneration(directory: url, weightFormat: .fp32) }
         try EncoderInputOptions.checkVocabulary(ids, reference.config.vocabSize)
         var results: [String: Any] = ["input_tokens": ids.count, "steps": steps]
-        for format in [WeightFormat.bf16, .int8] {
+        for format in [WeightFormat.bf16, .int8, .nf4] {
             let candidate = try CLIError.wrap { try T5ForConditionalGeneration(directory: url, weightFormat: format) }
             let d = candidate.logitDeviation(from: reference, ids: ids, steps: steps)
             results[format.rawValue] = ["max_abs_logit_error": d.maxAbsError, "logit_scale": d.logitScale,

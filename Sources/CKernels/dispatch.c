@@ -67,3 +67,30 @@ void ck_dequantize_s32(ck_isa isa, const int32_t *c, long m, long n, long ldc, c
                        const int32_t *w_sum, const float *w_scale, float *y, long ldy) {
     dequantize_table[isa](c, m, n, ldc, a_scale, a_zero, w_sum, w_scale, y, ldy);
 }
+
+// ---- NF4 ----
+typedef void (*nf4_product_fn)(const float *, long, long, const uint8_t *, const float *, long, long, float *, long);
+typedef void (*nf4_widen_fn)(const uint8_t *, const float *, long, long, long, int, float *);
+#define DECLARE_NF4(isa) \
+    void ck_##isa##_nf4_product(const float *, long, long, const uint8_t *, const float *, long, long, float *, long); \
+    void ck_##isa##_nf4_widen_rows(const uint8_t *, const float *, long, long, long, int, float *);
+DECLARE_NF4(baseline)
+#if defined(__x86_64__)
+DECLARE_NF4(avx2)
+DECLARE_NF4(avx512)
+static const nf4_product_fn nf4_product_table[3] = {ck_baseline_nf4_product, ck_avx2_nf4_product, ck_avx512_nf4_product};
+static const nf4_widen_fn nf4_widen_table[3] = {ck_baseline_nf4_widen_rows, ck_avx2_nf4_widen_rows, ck_avx512_nf4_widen_rows};
+#else
+static const nf4_product_fn nf4_product_table[3] = {ck_baseline_nf4_product, ck_baseline_nf4_product, ck_baseline_nf4_product};
+static const nf4_widen_fn nf4_widen_table[3] = {ck_baseline_nf4_widen_rows, ck_baseline_nf4_widen_rows, ck_baseline_nf4_widen_rows};
+#endif
+
+void ck_nf4_product(ck_isa isa, const float *xp, long m, long k, const uint8_t *packed, const float *absmax,
+                    long row_start, long row_end, float *y, long ldy) {
+    nf4_product_table[isa](xp, m, k, packed, absmax, row_start, row_end, y, ldy);
+}
+
+void ck_nf4_widen_rows(ck_isa isa, const uint8_t *packed, const float *absmax, long k, long row_start,
+                       long row_end, int permuted, float *out) {
+    nf4_widen_table[isa](packed, absmax, k, row_start, row_end, permuted, out);
+}

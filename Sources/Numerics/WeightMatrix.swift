@@ -3,9 +3,10 @@ import Foundation
 
 /// How the frozen base's weights are held in memory. Computation is always F32; BF16 (FLAN-T5's
 /// training precision) halves and INT8 (per-output-row scales) quarters the bytes each decoder
-/// step has to stream from memory, which is what bounds decoding speed.
+/// step has to stream from memory, which is what bounds decoding speed. NF4 (QLoRA's 4-bit
+/// NormalFloat with an fp32 absmax per 64 weights, `NF4Matrix`) takes 0.5625 bytes a weight.
 public enum WeightFormat: String, Sendable, CaseIterable {
-    case fp32, bf16, int8
+    case fp32, bf16, int8, nf4
 }
 
 /// A Linear layer's weight (out_features, in_features), stored in a `WeightFormat`.
@@ -22,6 +23,8 @@ public final class WeightMatrix: @unchecked Sendable {
     /// bf16 rows are stored in block-interleaved panels of 4 (see SkinnyKernels); fp32 and int8
     /// stay row after row so OpenBLAS and oneDNN read them directly for prefill.
     private let paneled: Bool
+    /// The weights when the format is nf4 (`words` and `scales` are then empty).
+    public let nf4: NF4Matrix?
     /// Activation rows up to which the streaming kernel beats OpenBLAS (which packs the
     /// whole weight matrix per call); measured on the 2-core EPYC.
     public static let skinnyRowLimit = 16
@@ -32,6 +35,7 @@ public final class WeightMatrix: @unchecked Sendable {
         let format: WeightFormat = switch requested {
         case .bf16 where BF16Layout.fits(columns): .bf16
         case .int8 where Int8Layout.fits(columns): .int8
+        case .nf4 where NF4Matrix.fits(columns): .nf4
         default: .fp32
         }
         self.format = format
@@ -55,6 +59,7 @@ public final class WeightMatrix: @unchecked Sendable {
                         case .fp32: F32Layout.pack(row, columns, scale: 1, into: tmp.baseAddress!)
                         case .bf16: BF16Layout.pack(row, columns, scale: 1, into: tmp.baseAddress!)
                         case .int8: Int8Layout.pack(row, columns, scale: scales[r], into: tmp.baseAddress!)
+                        case .nf4: break   // no words: `nf4` holds the weights
                         }
                         for word in 0..<perRow { w[Self.wordIndex(row: r, word: word, perRow: perRow, format: format, paneled: paneled)] = tmp[word] }
                     }
@@ -68,6 +73,7 @@ public final class WeightMatrix: @unchecked Sendable {
         self.words = words
         self.scales = scales
         self.paneled = paneled
+        self.nf4 = format == .nf4 ? NF4Matrix(values: values, rows: rows, columns: columns) : nil
     }
 
     /// Where word `word` of row `row` lives: plain row-major, or in a 4-row panel with blocks
@@ -90,11 +96,12 @@ public final class WeightMatrix: @unchecked Sendable {
         case .fp32: k
         case .bf16: BF16Layout.wordsPerRow(k)
         case .int8: Int8Layout.wordsPerRow(k)
+        case .nf4: 0
         }
     }
 
     /// Bytes the weights occupy.
-    public var bytes: Int { words.count * 4 + scales.count * 4 }
+    public var bytes: Int { words.count * 4 + scales.count * 4 + (nf4?.bytes ?? 0) }
 
     /// How int8 weights meet many activation rows (prefill).
     public enum Int8Product: String, Sendable, CaseIterable {
@@ -128,6 +135,10 @@ public final class WeightMatrix: @unchecked Sendable {
     public func multiply(_ x: UnsafePointer<Float>, m: Int, into y: UnsafeMutablePointer<Float>, isa: KernelISA? = nil,
                          int8: Int8Product? = nil, sgemm: SGEMMBackend? = nil) {
         guard m > 0 else { return }
+        if let nf4 {
+            nf4.multiply(x, m: m, into: y, isa: isa, sgemm: sgemm ?? Self.fp32Prefill)
+            return
+        }
         if m <= Self.skinnyRowLimit && format == .int8 && (int8 ?? Self.int8Prefill) != .dequantized
             && Self.int8DecodeOnVNNI && (isa ?? .selected) == .avx512 && Self.vnniAvailable {
             multiplyVNNI(x, m: m, into: y)
@@ -145,6 +156,7 @@ public final class WeightMatrix: @unchecked Sendable {
                         SkinnyKernels.multiply(Int8Layout.self, x: x, m: m, k: columns, w: wp, n: rows, paneled: paneled,
                                                rowScale: s.baseAddress!, y: y, ldy: rows, isa: isa)
                     }
+                case .nf4: break   // multiplied above
                 }
             }
             return
@@ -263,8 +275,9 @@ public final class WeightMatrix: @unchecked Sendable {
 
     /// Rows of W as F32 (scales applied) into `out` ((range.count, columns)).
     public func dequantize(rows range: Range<Int>, into out: UnsafeMutablePointer<Float>, isa: KernelISA? = nil) {
+        if let nf4 { return nf4.dequantize(rows: range, into: out, isa: isa) }
         let layout: ck_layout = switch format {
-        case .fp32: CK_LAYOUT_F32
+        case .fp32, .nf4: CK_LAYOUT_F32   // (nf4 returned above)
         case .bf16: CK_LAYOUT_BF16
         case .int8: CK_LAYOUT_INT8
         }
@@ -279,6 +292,7 @@ public final class WeightMatrix: @unchecked Sendable {
     /// Row r as F32, gathered word by word and unpacked by the scalar code: the plain
     /// reference the vector paths are tested against.
     public func referenceRow(_ r: Int) -> [Float] {
+        if let nf4 { return nf4.referenceRow(r) }
         let k = columns, perRow = Self.wordsPerRow(format, k)
         let src = (0..<perRow).map { words[Self.wordIndex(row: r, word: $0, perRow: perRow, format: format, paneled: paneled)] }
         var row = [Float](repeating: 0, count: k)
@@ -288,6 +302,7 @@ public final class WeightMatrix: @unchecked Sendable {
                 case .fp32: F32Layout.unpack(sp.baseAddress!, k, into: dst.baseAddress!)
                 case .bf16: BF16Layout.unpack(sp.baseAddress!, k, into: dst.baseAddress!)
                 case .int8: Int8Layout.unpack(sp.baseAddress!, k, into: dst.baseAddress!)
+                case .nf4: break   // returned above
                 }
             }
         }

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Adapters
 import T5
+import Numerics
 import Tokenization
 
 /// The service behind the HTTP API: one frozen base model, the adapters stored beside it, the
@@ -50,7 +51,10 @@ public final class AdapterServeService: @unchecked Sendable {
         self.settings = settings
         self.logger = logger
         let modelDir = URL(fileURLWithPath: settings.model)
-        do { model = try T5ForConditionalGeneration(directory: modelDir) } catch {
+        guard let weights = WeightFormat(rawValue: settings.weights) else {
+            throw ServiceError(.invalidRequest, "invalid_weights", ServiceSettings.weightsMessage(settings.weights))
+        }
+        do { model = try T5ForConditionalGeneration(directory: modelDir, weightFormat: weights) } catch {
             throw ServiceError(.internalFailure, "model_load_failed", error.message)
         }
         let tokenizerDir = settings.tokenizer.map { URL(fileURLWithPath: $0) } ?? modelDir

@@ -1,4 +1,5 @@
 import Foundation
+import Numerics
 
 /// Everything an operator can set, from the config file, environment or command line.
 public struct ServiceSettings: Sendable, Codable, Equatable {
@@ -35,6 +36,9 @@ public struct ServiceSettings: Sendable, Codable, Equatable {
     /// Seconds between polls of the shared store's generation marker (issue 12: replicas over
     /// one adapters directory see each other's changes); 0 = never poll (a single replica).
     public var storePollSeconds: Double = 1
+    /// How the frozen base's weights are held: fp32 (token-exact), bf16, int8 or nf4 (QLoRA's
+    /// 4-bit NormalFloat); adapters stay fp32 on top of any of them.
+    public var weights: String = "fp32"
 
     public init() {}
 
@@ -48,6 +52,7 @@ public struct ServiceSettings: Sendable, Codable, Equatable {
         case connectionLimit = "connection_limit", perIPConnectionLimit = "per_ip_connection_limit"
         case headerTimeoutSeconds = "header_timeout_seconds", idleTimeoutSeconds = "idle_timeout_seconds"
         case storePollSeconds = "store_poll_seconds"
+        case weights
     }
 
     public init(from decoder: Decoder) throws {
@@ -76,6 +81,10 @@ public struct ServiceSettings: Sendable, Codable, Equatable {
         headerTimeoutSeconds = try c.decodeIfPresent(Double.self, forKey: .headerTimeoutSeconds) ?? d.headerTimeoutSeconds
         idleTimeoutSeconds = try c.decodeIfPresent(Int.self, forKey: .idleTimeoutSeconds) ?? d.idleTimeoutSeconds
         storePollSeconds = try c.decodeIfPresent(Double.self, forKey: .storePollSeconds) ?? d.storePollSeconds
+        weights = try c.decodeIfPresent(String.self, forKey: .weights) ?? d.weights
+        guard WeightFormat(rawValue: weights) != nil else {
+            throw DecodingError.dataCorruptedError(forKey: .weights, in: c, debugDescription: Self.weightsMessage(weights))
+        }
     }
 
     /// Overrides from ADAPTER_SERVE_* environment variables (e.g. ADAPTER_SERVE_PORT,
@@ -111,6 +120,14 @@ public struct ServiceSettings: Sendable, Codable, Equatable {
             guard let n = Double(s), n >= 0, n.isFinite else { throw .badRequest("environment ADAPTER_SERVE_STORE_POLL_SECONDS=\(s) is not a number of seconds >= 0") }
             storePollSeconds = n
         }
+        if let s = v("WEIGHTS") {
+            guard WeightFormat(rawValue: s) != nil else { throw .badRequest("environment ADAPTER_SERVE_WEIGHTS: " + Self.weightsMessage(s)) }
+            weights = s
+        }
+    }
+
+    static func weightsMessage(_ value: String) -> String {
+        "weights '\(value)' is not one of: " + WeightFormat.allCases.map(\.rawValue).joined(separator: ", ")
     }
 
     public static func load(file: URL) throws(ServiceError) -> ServiceSettings {

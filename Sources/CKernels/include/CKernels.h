@@ -96,4 +96,35 @@ int ck_dnnl_sgemm_nt(long m, long n, long k, const float *a, long lda, const flo
 // Single-query attention over compact (bf16 / int8) cross-attention caches.
 #include "ck_attention.h"
 
+// ---- NF4 (QLoRA's NormalFloat-4, bitsandbytes' layout) ----
+
+/// The 16 NF4 values, bitsandbytes' table (ascending; code 7 is exactly 0).
+extern const float ck_nf4_code[16];
+
+/// Quantises rows of w (n, k), k a multiple of 64, as bitsandbytes' quantize_4bit(blocksize=64,
+/// quant_type="nf4") does: per 64-weight block absmax[b] = max |w|; s = clamp(w * (1 / absmax),
+/// -1, 1); the code is the number of midpoints between neighbouring NF4 values (computed in
+/// fp32) that lie strictly below s, so a value on a midpoint takes the lower code. packed
+/// (n, k / 2) holds two codes per byte, the first of each pair in the high nibble; absmax is
+/// (n, k / 64).
+void ck_nf4_quantize_rows(const float *w, long n, long k, uint8_t *packed, float *absmax);
+
+/// x (m, k) rearranged for the NF4 kernels: within each 64-column block, the 32 even columns
+/// then the 32 odd ones (the high and low nibbles of the block's 32 bytes). xp is (m, k).
+void ck_nf4_permute_activations(const float *x, long m, long k, float *xp);
+
+/// y[r, j] = sum_c x[r, c] * code[q[j, c]] * absmax[j, c / 64] for weight rows j in
+/// [row_start, row_end), streaming the 4-bit codes (packed and absmax as ck_nf4_quantize_rows
+/// writes them; k a multiple of 64). xp is x after ck_nf4_permute_activations; y has row
+/// stride ldy. Runs variant `isa` (which must be supported).
+void ck_nf4_product(ck_isa isa, const float *xp, long m, long k, const uint8_t *packed, const float *absmax,
+                    long row_start, long row_end, float *y, long ldy);
+
+/// Rows [row_start, row_end) as F32, each weight exactly code[q] * absmax (bitsandbytes'
+/// dequantize_4bit), into out ((row_end - row_start), k): in logical column order, or with
+/// `permuted` in ck_nf4_permute_activations' order (a GEMM against permuted activations needs
+/// no interleave).
+void ck_nf4_widen_rows(ck_isa isa, const uint8_t *packed, const float *absmax, long k, long row_start,
+                       long row_end, int permuted, float *out);
+
 #endif
