@@ -319,6 +319,11 @@ def main():
         "dialogue_tokens": {"min": min(map(len, token_ids)), "max": max(map(len, token_ids)),
                             "mean": sum(map(len, token_ids)) / len(token_ids)},
     }, "levels": []}
+    json_path = out / "serve-load.json"
+
+    def save():  # after every step, so an interrupted run keeps what it measured
+        json_path.write_text(json.dumps(res, indent=1) + "\n")
+
     t = report.targets(flags)
     print(f"CPU: {res['meta']['cpu']}; flags: {' '.join(flags)}; targets for {t['machine']}", flush=True)
     print(f"load average at start: {' '.join(res['meta']['loadavg_start'] or [])}", flush=True)
@@ -366,6 +371,7 @@ def main():
                     mism = [r for r in lv["per_request"] if "input_tokens" in r and r["input_tokens"] != len(token_ids[r["j"]])]
                     res["meta"]["token_mismatches"] = res["meta"].get("token_mismatches", 0) + len(mism)
                     res["levels"].append(lv)
+                    save()
             finally:
                 proc.send_signal(signal.SIGTERM)
                 try:
@@ -399,6 +405,7 @@ def main():
             res["meta"]["ctranslate2"] = data.get("ctranslate2")
             for lv in res["levels"]:
                 lv[key] = data["levels"][str(lv["clients"])]
+            save()
             log("    " + ", ".join(f"{k} clients' dialogues {v['throughput']:.3f}/s" for k, v in data["levels"].items())
                 + f" (other processes: {report._f(data['other_cores'], '.2f')} cores)")
     finally:
@@ -407,7 +414,7 @@ def main():
     res["meta"]["loadavg_end"] = loadavg()
     res["meta"]["finished"] = datetime.datetime.now().isoformat(timespec="seconds")
     res["goal"] = report.load_goal(res)
-    (out / "serve-load.json").write_text(json.dumps(res, indent=1) + "\n")
+    save()
     text = render(res)
     (out / "serve-load.md").write_text(text)
     print(text)
