@@ -19,7 +19,8 @@
 # (adapter-serve make-random-model with assets/flan-t5-base/config.json), 8 random r=32 q,v LoRAs
 # and a 20-token soft prompt (PEFT), the 256-token input (a DialogSum dialogue) and the
 # CTranslate2 fp32/int8 conversions; then runs every system in its own process, one after the
-# other, and writes bench-out/results.md (the table) and bench-out/results.json (raw numbers).
+# other, and writes bench-out/results.md (the table and the goals) and bench-out/results.json (raw
+# numbers); with --load also bench-out/serve-load.md and serve-load.json (serve_load.py).
 # Nothing here is committed: no weights leave bench-out/.
 set -euo pipefail
 
@@ -36,7 +37,7 @@ while [ $# -gt 0 ]; do
     --load-only) load=1; cells=0 ;;
     --repeat) repeat="$2"; shift ;;
     --repeat=*) repeat="${1#--repeat=}" ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument '$1' (use --quick, --repeat N, --load or --load-only)" >&2; exit 2 ;;
   esac
   shift
