@@ -196,10 +196,6 @@ def run_level(port, server_pid, clients, per_client, dialogues, adapters, new_to
     return level
 
 
-def cpu_flags():
-    return report.cpu_flags_from_cpuinfo()
-
-
 def render(res):
     meta = res["meta"]
     t = report.targets(meta["cpu_flags"])
@@ -294,7 +290,7 @@ def main():
         sys.exit(f"serve_load.py: {args.adapters} holds {len(loras)} lora-K adapters; 8 are needed (run.sh makes them)")
     tok = AutoTokenizer.from_pretrained(args.model)
     token_ids = [tok(TEMPLATE.format(dialogue=d["dialogue"])).input_ids for d in dialogues]
-    flags = cpu_flags()
+    flags = report.cpu_flags_from_cpuinfo()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     try:
