@@ -12,6 +12,13 @@
                 beam_size=1, min_decoding_length = max_decoding_length = N.
   sanity        --model DIR --ct2-model DIR --ids FILE --tokens K
                 The first K greedy tokens of transformers fp32 and CTranslate2 fp32.
+  ct2-groups    --ct2-model DIR --tokenizer DIR --sequences FILE --group 8 --new-tokens N
+                The HTTP load benchmark's baseline (serve_load.py): FILE holds {"levels": {name:
+                [[id, ...], ...]}}, each level's inputs in the order the server received them.
+                After a warm-up group, each level is translated with translate_batch in
+                consecutive groups of up to GROUP inputs, in that order (no reordering by length),
+                min_decoding_length = max_decoding_length = N. Prints per-level seconds and
+                summaries/s.
 
 Each timed command does one warm-up and then R timed runs, and prints one JSON object:
 latency_s (median seconds per batch), throughput (sequences per second at the median),
@@ -167,6 +174,38 @@ def cmd_ct2(args):
                               "threads": args.threads})))
 
 
+def cmd_ct2_groups(args):
+    import ctranslate2
+    from transformers import AutoTokenizer
+
+    levels = json.loads(open(args.sequences).read())["levels"]
+    tok = AutoTokenizer.from_pretrained(args.tokenizer)
+    translator = load_ct2(args.ct2_model, args.threads, args.compute_type)
+
+    def translate(group):
+        results = translator.translate_batch(group, beam_size=1, max_batch_size=len(group),
+                                             max_decoding_length=args.new_tokens,
+                                             min_decoding_length=args.new_tokens)
+        return [len(r.hypotheses[0]) for r in results]
+
+    inputs = {name: [tok.convert_ids_to_tokens(ids) for ids in seqs] for name, seqs in levels.items()}
+    first = next(iter(inputs.values()))
+    translate(first[: args.group])  # warm-up
+    out = {}
+    for name, seqs in inputs.items():
+        produced, start = [], time.perf_counter()
+        for i in range(0, len(seqs), args.group):
+            produced += translate(seqs[i: i + args.group])
+        seconds = time.perf_counter() - start
+        out[name] = {"sequences": len(seqs), "seconds": seconds, "throughput": len(seqs) / seconds,
+                     "produced_min": min(produced), "produced_max": max(produced),
+                     "input_tokens": sum(len(s) for s in seqs)}
+    mode = {"float32": "fp32", "int8": "int8", "int8_float32": "int8"}.get(args.compute_type, args.compute_type)
+    print(json.dumps({"system": "CTranslate2", "mode": mode, "group": args.group, "new_tokens": args.new_tokens,
+                      "levels": out, "ctranslate2": ctranslate2.__version__, "compute_type": translator.compute_type,
+                      "threads": args.threads, "rss_bytes": rss_bytes(), "peak_rss_bytes": peak_rss_bytes()}))
+
+
 def cmd_sanity(args):
     """Greedy tokens of both, and the per-token log-probs of transformers' tokens under each
     (teacher-forced; CTranslate2's score_batch), which would expose a wrong logit scale."""
@@ -219,8 +258,17 @@ def main():
             p.add_argument("--batch", type=int, default=1)
             p.add_argument("--new-tokens", type=int, default=64)
             p.add_argument("--repeat", type=int, default=3)
+    p = sub.add_parser("ct2-groups")
+    p.add_argument("--ct2-model", required=True)
+    p.add_argument("--tokenizer", required=True)
+    p.add_argument("--sequences", required=True)
+    p.add_argument("--compute-type", default="int8")
+    p.add_argument("--group", type=int, default=8)
+    p.add_argument("--new-tokens", type=int, default=64)
+    p.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
-    {"input-ids": cmd_input_ids, "transformers": cmd_transformers, "ct2": cmd_ct2, "sanity": cmd_sanity}[args.cmd](args)
+    {"input-ids": cmd_input_ids, "transformers": cmd_transformers, "ct2": cmd_ct2, "sanity": cmd_sanity,
+     "ct2-groups": cmd_ct2_groups}[args.cmd](args)
 
 
 if __name__ == "__main__":

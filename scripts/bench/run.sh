@@ -5,6 +5,13 @@
 #   bash scripts/bench/run.sh            # 1 warm-up + median of 3 timed runs per cell
 #   bash scripts/bench/run.sh --quick    # 1 warm-up + 1 timed run per cell
 #   bash scripts/bench/run.sh --repeat 5
+#   bash scripts/bench/run.sh --load       # also the HTTP load benchmark (serve_load.py), ~10 min more
+#   bash scripts/bench/run.sh --load-only  # only the HTTP load benchmark (bench-out/serve-load.md)
+#
+# A re-run is cheap: ADAPTER_SERVE_BIN=/path/to/adapter-serve skips the build, an existing .venv-ref
+# that imports torch, transformers, peft and ctranslate2 is used as it is, and everything already
+# under bench-out/ is reused. SERVE_LOAD_ARGS passes options to serve_load.py (e.g.
+# "--clients 8 --requests 4"; see its --help).
 #
 # Steps: builds .build/release/adapter-serve (`swift build -c release`) unless ADAPTER_SERVE_BIN
 # names a binary; creates .venv-ref (scripts/reference/setup-venv.sh) and adds ctranslate2 to it;
@@ -12,21 +19,26 @@
 # (adapter-serve make-random-model with assets/flan-t5-base/config.json), 8 random r=32 q,v LoRAs
 # and a 20-token soft prompt (PEFT), the 256-token input (a DialogSum dialogue) and the
 # CTranslate2 fp32/int8 conversions; then runs every system in its own process, one after the
-# other, and writes bench-out/results.md (the table) and bench-out/results.json (raw numbers).
+# other, and writes bench-out/results.md (the table and the goals) and bench-out/results.json (raw
+# numbers); with --load also bench-out/serve-load.md and serve-load.json (serve_load.py).
 # Nothing here is committed: no weights leave bench-out/.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 here="$root/scripts/bench"
 repeat=3
+cells=1   # the per-cell table (run_all.py)
+load=0    # the HTTP load benchmark (serve_load.py)
 max_wait="${BENCH_MAX_WAIT:-60}"   # per run: seconds to wait for other processes to go quiet
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) repeat=1; max_wait="${BENCH_MAX_WAIT:-20}" ;;
+    --load) load=1 ;;
+    --load-only) load=1; cells=0 ;;
     --repeat) repeat="$2"; shift ;;
     --repeat=*) repeat="${1#--repeat=}" ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
-    *) echo "run.sh: unknown argument '$1' (use --quick or --repeat N)" >&2; exit 2 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    *) echo "run.sh: unknown argument '$1' (use --quick, --repeat N, --load or --load-only)" >&2; exit 2 ;;
   esac
   shift
 done
@@ -60,10 +72,12 @@ fi
 [ -x "$bin" ] || { echo "run.sh: $bin is not an executable" >&2; exit 1; }
 bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
 
-# 2. The reference venv, plus CTranslate2.
-say "reference venv (scripts/reference/setup-venv.sh)"
-bash "$root/scripts/reference/setup-venv.sh" >&2
+# 2. The reference venv, plus CTranslate2 (an existing complete one is used as it is).
 py="$root/.venv-ref/bin/python"
+if ! "$py" -c "import torch, transformers, peft" 2>/dev/null; then
+  say "reference venv (scripts/reference/setup-venv.sh)"
+  bash "$root/scripts/reference/setup-venv.sh" >&2
+fi
 if ! "$py" -c "import ctranslate2, sys; sys.exit(ctranslate2.__version__ != '$ct2_version')" 2>/dev/null; then
   say "pip install ctranslate2==$ct2_version into .venv-ref"
   "$root/.venv-ref/bin/pip" install --quiet "ctranslate2==$ct2_version"
@@ -83,7 +97,7 @@ if [ ! -f "$out/adapters/DONE" ]; then
   "$py" "$here/make_bench_adapters.py" --model "$model" --out "$out/adapters.tmp" 2> >(grep -v -e "Loading weights" -e "tied weights" -e "warnings.warn" >&2)
   mv "$out/adapters.tmp" "$out/adapters"
 fi
-if [ ! -f "$out/input_ids.json" ]; then
+if [ "$cells" = 1 ] && [ ! -f "$out/input_ids.json" ]; then
   "$py" "$here/bench_reference.py" input-ids --model "$model" --data "$data" --tokens 256 --out "$out/input_ids.json.tmp"
   mv "$out/input_ids.json.tmp" "$out/input_ids.json"
 fi
@@ -99,26 +113,30 @@ for q in float32:fp32 int8:int8; do
   fi
 done
 
-# 4. Every measurement, sequentially, then the report.
-say "measuring (repeat $repeat) with $bin"
-"$py" "$here/run_all.py" --bin "$bin" --model "$model" --adapters "$out/adapters" \
-  --ct2-fp32 "$out/ct2-fp32" --ct2-int8 "$out/ct2-int8" --ids "$out/input_ids.json" \
-  --out "$out" --repeat "$repeat" --max-wait "$max_wait"
+# 4. Every measurement, sequentially.
+if [ "$cells" = 1 ]; then
+  say "measuring (repeat $repeat) with $bin"
+  "$py" "$here/run_all.py" --bin "$bin" --model "$model" --adapters "$out/adapters" \
+    --ct2-fp32 "$out/ct2-fp32" --ct2-int8 "$out/ct2-int8" --ids "$out/input_ids.json" \
+    --out "$out" --repeat "$repeat" --max-wait "$max_wait" >/dev/null  # report.py prints the final table
 
-# 5. Accuracy of the smaller weight formats on this checkpoint (not timed): bf16 and int8 logits
-#    against fp32, teacher-forced on fp32's greedy tokens for the same 256-token input.
-say "logit error of bf16/int8 weights against fp32"
-ids=$("$py" -c "import json, sys; print(','.join(map(str, json.load(open(sys.argv[1]))['input_ids'])))" "$out/input_ids.json")
-"$bin" weight-error --model "$model" --input-ids "$ids" --steps 16 --json > "$out/weight-error.json"
-"$py" - "$out/weight-error.json" "$out/results.md" <<'PY'
-import json, sys
-r = json.load(open(sys.argv[1]))
-lines = ["", f"Logit error against fp32 weights ({r['input_tokens']}-token input, {r['steps']} greedy steps, teacher-forced):", ""]
-for f in ("bf16", "int8"):
-    d = r[f]
-    lines.append(f"- {f}: max |logit error| {d['max_abs_logit_error']:.3g} at logit scale {d['logit_scale']:.3g} "
-                 f"(relative {d['relative_error']:.2g}); greedy token agrees on {d['top1_matches']}/{d['steps']} steps")
-text = "\n".join(lines) + "\n"
-open(sys.argv[2], "a").write(text)
-print(text)
-PY
+  # Accuracy of the smaller weight formats on this checkpoint (not timed): bf16 and int8 logits
+  # against fp32, teacher-forced on fp32's greedy tokens for the same 256-token input.
+  say "logit error of bf16/int8 weights against fp32"
+  ids=$("$py" -c "import json, sys; print(','.join(map(str, json.load(open(sys.argv[1]))['input_ids'])))" "$out/input_ids.json")
+  "$bin" weight-error --model "$model" --input-ids "$ids" --steps 16 --json > "$out/weight-error.json"
+fi
+
+# 5. The HTTP load benchmark: the server under 1-16 concurrent clients vs CTranslate2 int8 offline.
+if [ "$load" = 1 ]; then
+  say "HTTP load benchmark (serve_load.py) with $bin"
+  # shellcheck disable=SC2086  # SERVE_LOAD_ARGS is a list of options
+  "$py" "$here/serve_load.py" --bin "$bin" --model "$model" --adapters "$out/adapters" \
+    --ct2-int8 "$out/ct2-int8" --ct2-fp32 "$out/ct2-fp32" --data "$data" --out "$out" ${SERVE_LOAD_ARGS:-}
+fi
+
+# 6. The report: results.md with every goal (the load goal and the logit errors included when
+#    measured, in this run or an earlier one).
+if [ -f "$out/results.json" ]; then
+  "$py" "$here/report.py" "$out/results.json"
+fi

@@ -183,7 +183,7 @@ def main():
     results = {
         "meta": {
             "started": datetime.datetime.now().isoformat(timespec="seconds"), "cpu": cpu_model(),
-            "cores": os.cpu_count(), "loadavg_start": loadavg(), "binary": args.bin, "commit": commit,
+            "cores": os.cpu_count(), "cpu_flags": report.cpu_flags_from_cpuinfo(), "loadavg_start": loadavg(), "binary": args.bin, "commit": commit,
             "versions": versions, "repeat": R, "new_tokens": N, "batch": B, "input_tokens": len(ids),
             "input_source": inputs.get("source"), "model": args.model,
             "weight_file_bytes": (Path(args.model) / "model.safetensors").stat().st_size,

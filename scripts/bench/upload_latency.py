@@ -58,8 +58,8 @@ def summarize(port, adapter):
     return request(port, "POST", "/v1/summarize", json.dumps(body).encode(), "application/json")
 
 
-def start_server(binary, model, adapters_dir, log):
-    proc = subprocess.Popen([binary, "serve", "--model", model, "--adapters", adapters_dir, "--port", "0"],
+def start_server(binary, model, adapters_dir, log, extra=()):
+    proc = subprocess.Popen([binary, "serve", "--model", model, "--adapters", adapters_dir, "--port", "0", *extra],
                             stdout=subprocess.PIPE, stderr=log, text=True)
     deadline = time.time() + 300
     while time.time() < deadline:
