@@ -82,16 +82,7 @@ public enum IA3Combine {
         var json = sources[0].json
         json["target_modules"] = targetsJSON
         json["feedforward_modules"] = feedforwardJSON
-        let configData: Data
-        do { configData = try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]) } catch {
-            throw .invalid("cannot encode the combined adapter_config.json: \(error.localizedDescription)")
-        }
-        try LoRAMerge.writeStaged(to: out) { (dir: URL) throws(AdapterError) in
-            do {
-                try configData.write(to: dir.appendingPathComponent(PEFTAdapter.configFile))
-                try SafeTensorsWriter.write(entries, to: dir.appendingPathComponent(PEFTAdapter.weightsFile))
-            } catch { throw AdapterError("write_failed", "cannot write \(out.path): \(error.localizedDescription)") }
-        }
+        try LoRAMerge.writeAdapter(config: json, entries: entries, to: out)
         return Summary(modules: keys)
     }
 

@@ -173,6 +173,21 @@ public enum LoRAMerge {
         }
     }
 
+    /// Writes a PEFT adapter directory (adapter_config.json, adapter_model.safetensors) to `out`,
+    /// staged like a snapshot: the combined adapters of LoRACombine and IA3Combine.
+    static func writeAdapter(config json: [String: Any], entries: [SafeTensorsWriter.Entry], to out: URL) throws(AdapterError) {
+        let configData: Data
+        do { configData = try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]) } catch {
+            throw .invalid("cannot encode the combined adapter_config.json: \(error.localizedDescription)")
+        }
+        try writeStaged(to: out) { (dir: URL) throws(AdapterError) in
+            do {
+                try configData.write(to: dir.appendingPathComponent(PEFTAdapter.configFile))
+                try SafeTensorsWriter.write(entries, to: dir.appendingPathComponent(PEFTAdapter.weightsFile))
+            } catch { throw AdapterError("write_failed", "cannot write \(out.path): \(error.localizedDescription)") }
+        }
+    }
+
     /// Fills a fresh staging directory beside `out`, then renames it to `out` (replacing only an
     /// empty directory); on failure the staging directory is removed.
     static func writeStaged(to out: URL, _ fill: (URL) throws(AdapterError) -> Void) throws(AdapterError) {
