@@ -23,6 +23,13 @@ import SafeTensors
 ///   differs from the common r (via rank_pattern) is refused: PEFT would write an adapter whose
 ///   tensor shapes disagree with its own config.
 /// - A single adapter is always combined as `linear`, whatever was asked (PEFT does this).
+/// - DoRA (LoRA with use_dora) is accepted, because PEFT accepts it, with PEFT's result: A and B
+///   combine as above, and the adapters' magnitude vectors are discarded. When the first adapter
+///   is DoRA the new adapter is DoRA too, and its magnitude is what PEFT's injection of a fresh
+///   adapter (lora_B = 0) gives: the row norms ||W|| of the base weights, so `model` is needed.
+///   When the first is plain LoRA, the new adapter is plain LoRA.
+/// - AdaLoRA is refused (AdaLoraModel.add_weighted_adapter raises TypeError), as are adapters of
+///   other types; IA3 has its own combination (IA3Combine).
 public enum LoRACombine {
     public enum Combination: String, Sendable, CaseIterable {
         case cat, linear
@@ -34,6 +41,8 @@ public enum LoRACombine {
         let config: LoRAConfig
         /// Module key (e.g. "encoder.block.0.layer.0.SelfAttention.q") -> (A (r, in), B (out, r)).
         let modules: [String: (a: Tensor, b: Tensor)]
+        /// DoRA's lora_magnitude_vector per module (ignored by the combination, as in PEFT).
+        let magnitudes: Set<String>
         /// PEFT's rank bound for the new adapter: max(r, rank_pattern values).
         var rankBound: Int { max(config.r, config.rankPattern.map(\.1).max() ?? 0) }
     }
@@ -46,13 +55,15 @@ public enum LoRACombine {
         public var modules: [String]
     }
 
-    public static func combine(adapters: [URL], weights: [Double], combination asked: Combination, out: URL) throws(AdapterError) -> Summary {
+    /// `model` (the base checkpoint directory) is needed only when the first adapter is DoRA.
+    public static func combine(adapters: [URL], weights: [Double], combination asked: Combination, out: URL,
+                               model: URL? = nil) throws(AdapterError) -> Summary {
         guard !adapters.isEmpty else { throw .invalid("give at least one --adapter to combine") }
         guard weights.count == adapters.count else {
             throw .invalid("--weights has \(weights.count) value(s) but there are \(adapters.count) adapters; give one weight per adapter")
         }
         guard weights.allSatisfy(\.isFinite) else { throw .invalid("--weights must be finite numbers") }
-        try LoRAMerge.checkOutput(out, notInside: adapters)
+        try LoRAMerge.checkOutput(out, notInside: adapters + (model.map { [$0] } ?? []))
         var sources: [Source] = []
         for a in adapters { sources.append(try load(a)) }
         let combination = adapters.count == 1 ? .linear : asked
@@ -68,6 +79,8 @@ public enum LoRACombine {
         case .cat:
             newRank = ranks.reduce(0, +)
         }
+        let dora = sources[0].config.useDoRA
+        if dora { try checkDoRAInit(sources[0]) }
         var config = sources[0].config
         config.r = newRank
         config.loraAlpha = Double(newRank)
@@ -100,6 +113,12 @@ public enum LoRACombine {
             entries.append(.f32(prefix + key + ".lora_A.weight", shape: a.shape, values: a.storage))
             entries.append(.f32(prefix + key + ".lora_B.weight", shape: b.shape, values: b.storage))
         }
+        if dora {
+            guard let model else {
+                throw .invalid("the first adapter is DoRA: PEFT gives the combined adapter a fresh magnitude vector, the base weights' row norms, so give the base model with --model")
+            }
+            entries += try magnitudes(keys, model: model)
+        }
 
         var json = sources[0].json
         json["r"] = newRank
@@ -107,16 +126,7 @@ public enum LoRACombine {
         json["target_modules"] = targetsJSON
         json["rank_pattern"] = [String: Any]()
         json["alpha_pattern"] = [String: Any]()
-        let configData: Data
-        do { configData = try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]) } catch {
-            throw .invalid("cannot encode the combined adapter_config.json: \(error.localizedDescription)")
-        }
-        try LoRAMerge.writeStaged(to: out) { (dir: URL) throws(AdapterError) in
-            do {
-                try configData.write(to: dir.appendingPathComponent(PEFTAdapter.configFile))
-                try SafeTensorsWriter.write(entries, to: dir.appendingPathComponent(PEFTAdapter.weightsFile))
-            } catch { throw AdapterError("write_failed", "cannot write \(out.path): \(error.localizedDescription)") }
-        }
+        try LoRAMerge.writeAdapter(config: json, entries: entries, to: out)
         return Summary(rank: newRank, combination: combination, modules: keys)
     }
 
@@ -165,14 +175,57 @@ public enum LoRACombine {
         return (Tensor(shape: first.a.shape, storage: a), Tensor(shape: first.b.shape, storage: b))
     }
 
+    /// PEFT's fresh-adapter magnitude: ||W + s·B·A||_row with B initialised to zero, i.e. the row
+    /// norms of each base weight W (out, in), accumulated in Double and rounded once.
+    private static func magnitudes(_ keys: [String], model: URL) throws(AdapterError) -> [SafeTensorsWriter.Entry] {
+        let tensors = try LoRAMerge.checkpointTensors(model)
+        var entries: [SafeTensorsWriter.Entry] = []
+        for key in keys {
+            guard let (file, info) = tensors[key + ".weight"], info.shape.count == 2 else {
+                throw .mismatch("--model \(model.path) has no 2-D weight '\(key).weight' for the combined DoRA adapter (another base model?)")
+            }
+            let w: [Float]
+            do { w = try file.floats(info) } catch { throw .invalid(error.message) }
+            let (rows, columns) = (info.shape[0], info.shape[1])
+            var norms = [Float](repeating: 0, count: rows)
+            for o in 0..<rows {
+                var sum = 0.0
+                for i in 0..<columns { let v = Double(w[o * columns + i]); sum += v * v }
+                norms[o] = Float(sum.squareRoot())
+            }
+            entries.append(.f32(prefix + key + ".lora_magnitude_vector", shape: [rows], values: norms))
+        }
+        return entries
+    }
+
+    /// The fresh adapter's lora_B is zero only for PEFT's default initialisations; others
+    /// (False: random B; pissa, olora, ...: decompositions of the base) give a magnitude that
+    /// cannot be reproduced here.
+    private static func checkDoRAInit(_ source: Source) throws(AdapterError) {
+        switch source.json["init_lora_weights"] {
+        case nil, is NSNull: return
+        case let b as Bool where b: return
+        case let s as String where s == "gaussian": return
+        case let other:
+            throw .unsupported("\(source.directory.path): init_lora_weights \(other ?? "nil") makes PEFT initialise the combined DoRA adapter's magnitude from a non-zero lora_B, which cannot be reproduced; only true or \"gaussian\" can be combined")
+        }
+    }
+
     private static func load(_ directory: URL) throws(AdapterError) -> Source {
         guard let data = try? Data(contentsOf: directory.appendingPathComponent(PEFTAdapter.configFile)),
               let json = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
             throw .invalid("\(directory.path) has no readable \(PEFTAdapter.configFile)")
         }
         let parsed = try PEFTConfig.parse(data)
-        guard case .lora(let config) = parsed, !config.useDoRA else {
-            throw .unsupported("\(directory.path) is \(parsed.kind == .promptTuning ? "a soft prompt (prompt tuning)" : "a \(parsed.kind.rawValue) adapter"); only plain LoRA adapters can be combined")
+        let config: LoRAConfig
+        switch parsed {
+        case .lora(let c): config = c
+        case .adalora:
+            throw .unsupported("\(directory.path) is an AdaLoRA adapter: PEFT's AdaLoraModel does not support add_weighted_adapter (\"AdaLoraModel does not support add_weighted_adapter method.\"), so there is no combination to match; merge it into the base or serve it instead")
+        case .ia3:
+            throw .unsupported("\(directory.path) is an IA3 adapter: PEFT combines adapters of one type only, and IA3 adapters combine only with other IA3 adapters (give IA3 adapters only)")
+        case .promptTuning, .prefixTuning:
+            throw .unsupported("\(directory.path) is \(parsed.kind == .promptTuning ? "a soft prompt (prompt tuning)" : "a prefix (prefix tuning)"): prompt learning methods have no add_weighted_adapter in PEFT; only LoRA, DoRA and IA3 adapters can be combined")
         }
         let st: SafeTensors
         do { st = try SafeTensors(mapping: directory.appendingPathComponent(PEFTAdapter.weightsFile).path) } catch { throw .invalid(error.message) }
@@ -190,11 +243,16 @@ public enum LoRACombine {
             guard a.allSatisfy(\.isFinite), b.allSatisfy(\.isFinite) else { throw .invalid("\(directory.path): '\(key)' contains NaN or infinite values") }
             modules[key] = (Tensor(shape: aInfo.shape, storage: a), Tensor(shape: bInfo.shape, storage: b))
         }
+        var magnitudes = Set<String>()
+        if config.useDoRA {
+            for key in modules.keys where st.tensors[prefix + key + ".lora_magnitude_vector"] != nil { magnitudes.insert(key) }
+        }
         let paired = Set(modules.keys.flatMap { [prefix + $0 + ".lora_A.weight", prefix + $0 + ".lora_B.weight"] })
+            .union(magnitudes.map { prefix + $0 + ".lora_magnitude_vector" })
         if let extra = Set(st.tensors.keys).subtracting(paired).sorted().first {
             throw .unsupported("\(directory.path): tensor '\(extra)' is not a LoRA A/B pair this combination can handle")
         }
         guard !modules.isEmpty else { throw .invalid("\(directory.path) has no LoRA tensors") }
-        return Source(directory: directory, json: json, config: config, modules: modules)
+        return Source(directory: directory, json: json, config: config, modules: modules, magnitudes: magnitudes)
     }
 }

@@ -3,10 +3,17 @@ import Numerics
 import T5
 import SafeTensors
 
-/// Folds one LoRA into the base weights, as PEFT's `merge_and_unload()`: every targeted Linear
-/// weight W becomes W + scale * (B @ A), with the scale the loader uses for serving (alpha/r or
-/// alpha/sqrt(r), per-module rank and alpha patterns applied). The result is a plain Hugging Face
-/// snapshot that needs neither PEFT nor AdapterServe to run.
+/// Folds one weight-changing adapter into the base weights, as PEFT's `merge_and_unload()` does
+/// for its method, with the factors the loader uses for serving. For each targeted Linear W (out, in):
+/// - LoRA: W + s·B·A (s = alpha/r or alpha/sqrt(r), per-module rank and alpha patterns applied).
+/// - AdaLoRA: W + B·(A⊙E)·alpha/(init_r + 1e-5), the pruned rank pattern applied (PEFT's
+///   SVDLinear.get_delta_weight: ranknum is the rank the module was created with).
+/// - DoRA: m/||W + s·B·A||_row ⊙ (W + s·B·A), the norm per output row taken from the unmerged
+///   base, as DoraLinearVariant.merge_unsafe computes it.
+/// - IA3: W·diag(l) (columns scaled) for feed-forward modules, whose input IA3 scales, and
+///   diag(l)·W (rows scaled) for the others, whose output it scales (IA3 Linear.merge; T5's
+///   Linears have no bias to scale).
+/// The result is a plain Hugging Face snapshot that needs neither PEFT nor AdapterServe to run.
 public enum LoRAMerge {
     public enum DType: String, Sendable, CaseIterable {
         case fp32, bf16
@@ -31,13 +38,9 @@ public enum LoRAMerge {
         do { base = try T5ForConditionalGeneration(directory: model) } catch { throw .invalid("--model \(model.path): \(error.message)") }
         let loaded = try PEFTAdapter.load(directory: adapter, base: base)
         switch loaded.config.kind {
-        case .lora: break
+        case .lora, .dora, .adalora, .ia3: break
         case .promptTuning, .prefixTuning:
-            throw .unsupported("\(adapter.path) is a \(loaded.config.kind == .promptTuning ? "soft prompt (prompt tuning)" : "prefix (prefix tuning)"): it adds virtual tokens or key/value prefixes rather than changing weights, so there is nothing to merge into the base; serve it as an adapter instead")
-        case .dora, .ia3, .adalora:
-            // PEFT can merge these, but `merge` reproduces only LoRA's merge_and_unload so far:
-            // refusing beats writing a model that silently differs from PEFT's.
-            throw .unsupported("\(adapter.path) is a \(loaded.config.kind.rawValue) adapter; merge supports plain LoRA adapters only for now (serve it as an adapter instead)")
+            throw .unsupported("\(adapter.path) is a \(loaded.config.kind == .promptTuning ? "soft prompt (prompt tuning)" : "prefix (prefix tuning)"): it adds virtual tokens or key/value prefixes rather than changing weights, so there is nothing to merge into the base (PEFT's merge_and_unload does not apply to prompt learning methods either); serve it as an adapter instead")
         }
         let tensors = try checkpointTensors(model)
         var entries: [SafeTensorsWriter.Entry] = []
@@ -47,14 +50,43 @@ public enum LoRAMerge {
             var values: [Float]
             do { values = try file.floats(info) } catch { throw .invalid(error.message) }
             if name.hasSuffix(".weight"), let site = base.siteIndex[String(name.dropLast(".weight".count))],
-               let delta = loaded.weights.deltas[site] {
-                addDelta(delta, to: &values)
+               fold(loaded.weights, site: site, into: &values) {
                 merged.append(name)
             }
             entries.append(dtype == .fp32 ? .f32(name, shape: info.shape, values: values) : .bf16(name, shape: info.shape, values: values))
         }
         try writeSnapshot(entries, from: model, to: out, dtype: dtype)
         return Summary(merged: merged, tensorCount: entries.count)
+    }
+
+    /// Folds whatever `weights` holds at `site` into that Linear's weight (out, in); false when
+    /// the adapter leaves the site alone.
+    static func fold(_ weights: AdapterWeights, site: Int, into w: inout [Float]) -> Bool {
+        var changed = false
+        if site < weights.deltas.count, let delta = weights.deltas[site] {
+            addDelta(delta, to: &w)
+            if let g = delta.magnitudeScale { scaleRows(&w, by: g) }   // DoRA: g = m / ||W + s·B·A||
+            changed = true
+        }
+        if site < weights.ia3.count, let ia3 = weights.ia3[site] {
+            if ia3.scalesInput { scaleColumns(&w, by: ia3.vector) } else { scaleRows(&w, by: ia3.vector) }
+            changed = true
+        }
+        return changed
+    }
+
+    /// w (rows, columns) row i *= v[i], one float32 product as torch's broadcast multiply.
+    static func scaleRows(_ w: inout [Float], by v: [Float]) {
+        let columns = w.count / v.count
+        precondition(columns * v.count == w.count)
+        for i in v.indices { for j in 0..<columns { w[i * columns + j] *= v[i] } }
+    }
+
+    /// w (rows, columns) column j *= v[j].
+    static func scaleColumns(_ w: inout [Float], by v: [Float]) {
+        let rows = w.count / v.count
+        precondition(rows * v.count == w.count)
+        for i in 0..<rows { for j in v.indices { w[i * v.count + j] *= v[j] } }
     }
 
     /// W (out, in) += scale * (B (out, r) @ A (r, in)). The product is accumulated in Double and
@@ -137,6 +169,21 @@ public enum LoRAMerge {
                 for f in companionFiles where FileManager.default.fileExists(atPath: model.appendingPathComponent(f).path) {
                     try FileManager.default.copyItem(at: model.appendingPathComponent(f), to: dir.appendingPathComponent(f))
                 }
+            } catch { throw AdapterError("write_failed", "cannot write \(out.path): \(error.localizedDescription)") }
+        }
+    }
+
+    /// Writes a PEFT adapter directory (adapter_config.json, adapter_model.safetensors) to `out`,
+    /// staged like a snapshot: the combined adapters of LoRACombine and IA3Combine.
+    static func writeAdapter(config json: [String: Any], entries: [SafeTensorsWriter.Entry], to out: URL) throws(AdapterError) {
+        let configData: Data
+        do { configData = try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]) } catch {
+            throw .invalid("cannot encode the combined adapter_config.json: \(error.localizedDescription)")
+        }
+        try writeStaged(to: out) { (dir: URL) throws(AdapterError) in
+            do {
+                try configData.write(to: dir.appendingPathComponent(PEFTAdapter.configFile))
+                try SafeTensorsWriter.write(entries, to: dir.appendingPathComponent(PEFTAdapter.weightsFile))
             } catch { throw AdapterError("write_failed", "cannot write \(out.path): \(error.localizedDescription)") }
         }
     }

@@ -57,6 +57,39 @@ import Testing
         #expect(CLI.json(g)["token_ids"] as? [Int] == want.tokens)
     }
 
+    /// DoRA merged into the base through the CLI, then generated from with no adapter.
+    @Test func mergedDoRASnapshotGeneratesTransformersTokens() throws {
+        let scratch = try TemporaryDirectory()
+        let out = scratch.url.appendingPathComponent("merged")
+        let model = CLI.fixtures.appendingPathComponent("tiny-flan").path
+        let r = try CLI.run(["merge", "--model", model, "--adapter", CLI.fixtures.appendingPathComponent("tiny-flan/adapters/dora-qv").path,
+                             "--out", out.path])
+        #expect(r.exitCode == 0, "\(r.stderr)")
+        let want = try Self.firstCase(Self.merge.appendingPathComponent("tiny-flan/merged/dora-qv/expected.json"))
+        let g = try CLI.run(["generate", "--model", out.path, "--tokenizer", CLI.tokenizer.path, "--text", want.text,
+                             "--max-new-tokens", "20", "--json"])
+        #expect(g.exitCode == 0, "\(g.stderr)")
+        #expect(CLI.json(g)["token_ids"] as? [Int] == want.tokens)
+    }
+
+    /// IA3's weighted sum (no --combination) and a DoRA-first cat (with --model for the
+    /// magnitude) through the CLI generate PEFT's tokens with the combined adapter.
+    @Test(arguments: [("ia3-all-default", ["ia3-all", "ia3-default"], ["--weights", "0.7,0.3"]),
+                      ("cat-dora-first", ["dora-qv", "lora-qv"], ["--weights", "0.7,0.3", "--combination", "cat", "--model", "MODEL"])])
+    func combinedMethodAdapterGeneratesPEFTTokens(_ id: String, _ names: [String], _ options: [String]) throws {
+        let scratch = try TemporaryDirectory()
+        let out = scratch.url.appendingPathComponent("combined")
+        let model = CLI.fixtures.appendingPathComponent("tiny-flan").path
+        let adapters = names.flatMap { ["--adapter", CLI.fixtures.appendingPathComponent("tiny-flan/adapters/\($0)").path] }
+        let r = try CLI.run(["merge"] + adapters + options.map { $0 == "MODEL" ? model : $0 } + ["--out", out.path])
+        #expect(r.exitCode == 0, "\(r.stderr)")
+        let want = try Self.firstCase(Self.merge.appendingPathComponent("tiny-flan/combined/\(id)/expected.json"))
+        let g = try CLI.run(["generate", "--model", model, "--tokenizer", CLI.tokenizer.path,
+                             "--adapter", out.path, "--text", want.text, "--max-new-tokens", "20", "--json"])
+        #expect(g.exitCode == 0, "\(g.stderr)")
+        #expect(CLI.json(g)["token_ids"] as? [Int] == want.tokens)
+    }
+
     @Test func badRequestsGetMessages() throws {
         let scratch = try TemporaryDirectory()
         let model = CLI.fixtures.appendingPathComponent("tiny-flan").path
@@ -69,7 +102,13 @@ import Testing
         try fails(["--model", model, "--adapter", adapters.appendingPathComponent("prompt-20").path, "--out", scratch.file("p").path], "soft prompt")
         try fails(["--model", model, "--adapter", qv, "--out", scratch.file("d").path, "--dtype", "fp16"], "--dtype must be fp32 or bf16")
         try fails(["--model", model, "--adapter", qv, "--adapter", regex, "--out", scratch.file("two").path], "exactly one --adapter")
-        try fails(["--adapter", qv, "--adapter", regex, "--out", scratch.file("w").path], "give --weights and --combination")
+        try fails(["--adapter", qv, "--adapter", regex, "--out", scratch.file("w").path], "give --weights")
+        try fails(["--adapter", qv, "--adapter", regex, "--weights", "0.5,0.5", "--out", scratch.file("c").path], "give --combination cat or linear")
+        let ia3 = adapters.appendingPathComponent("ia3-default").path, dora = adapters.appendingPathComponent("dora-qv").path
+        let adalora = adapters.appendingPathComponent("adalora-qvwo").path
+        try fails(["--adapter", ia3, "--adapter", ia3, "--weights", "0.5,0.5", "--combination", "cat", "--out", scratch.file("i").path], "weighted sum of their vectors")
+        try fails(["--adapter", dora, "--adapter", qv, "--weights", "0.5,0.5", "--combination", "cat", "--out", scratch.file("o").path], "--model")
+        try fails(["--adapter", adalora, "--adapter", adalora, "--weights", "0.5,0.5", "--combination", "cat", "--out", scratch.file("a").path], "does not support add_weighted_adapter")
         try fails(["--adapter", qv, "--adapter", regex, "--weights", "0.5,x", "--combination", "cat", "--out", scratch.file("x").path], "comma-separated numbers")
         try fails(["--adapter", qv, "--adapter", regex, "--weights", "0.5,0.5", "--combination", "ties", "--out", scratch.file("t").path], "cat or linear")
         try fails(["--adapter", qv, "--adapter", regex, "--weights", "0.5,0.5", "--combination", "linear", "--out", scratch.file("l").path], "equal rank")
@@ -77,7 +116,7 @@ import Testing
         _ = try scratch.write("full/keep.txt", Data("mine".utf8))
         try fails(["--model", model, "--adapter", qv, "--out", scratch.file("full").path], "not an empty directory")
         #expect(try String(contentsOf: scratch.file("full/keep.txt"), encoding: .utf8) == "mine")
-        for name in ["p", "d", "two", "w", "x", "t", "l", "m"] {
+        for name in ["p", "d", "two", "w", "c", "i", "o", "a", "x", "t", "l", "m"] {
             #expect(!FileManager.default.fileExists(atPath: scratch.file(name).path), "\(name) was created")
         }
     }
