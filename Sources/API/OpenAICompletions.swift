@@ -63,7 +63,7 @@ extension APIServer {
 
     /// Each waiter blocks on a thread of its own (never the cooperative pool) while the engine batches.
     private func runAll(_ jobs: [SummarizeRequest]) throws(OpenAIError) -> [SummarizeResult] {
-        let slots = ResultList<SummarizeResult>(count: jobs.count)
+        let slots = ResultSlots<SummarizeResult>(count: jobs.count)
         let group = DispatchGroup()
         if jobs.count == 1 { slots.set(0, Result { () throws(ServiceError) in try service.summarize(jobs[0]) }) }
         for (i, job) in jobs.enumerated() where jobs.count > 1 {
@@ -103,11 +103,3 @@ extension APIServer {
     }
 }
 
-/// Results filled in from several threads, read after all have finished.
-final class ResultList<T: Sendable>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var slots: [Result<T, ServiceError>?]
-    init(count: Int) { slots = Array(repeating: nil, count: count) }
-    func set(_ i: Int, _ r: Result<T, ServiceError>) { lock.lock(); slots[i] = r; lock.unlock() }
-    var values: [Result<T, ServiceError>?] { lock.lock(); defer { lock.unlock() }; return slots }
-}

@@ -569,11 +569,12 @@ extension InferenceEngine {
     }
 }
 
-/// Results filled in from several threads.
-final class ResultSlots<T: Sendable>: @unchecked Sendable {
+/// Results filled in from several threads, read after all have finished (the engine's batch
+/// helpers and the OpenAI endpoint's `n` choices).
+public final class ResultSlots<T: Sendable>: @unchecked Sendable {
     private let lock = NSLock()
     private var slots: [Result<T, ServiceError>?]
-    init(count: Int) { slots = Array(repeating: nil, count: count) }
-    func set(_ i: Int, _ r: Result<T, ServiceError>) { lock.lock(); slots[i] = r; lock.unlock() }
-    var values: [Result<T, ServiceError>?] { lock.lock(); defer { lock.unlock() }; return slots }
+    public init(count: Int) { slots = Array(repeating: nil, count: count) }
+    public func set(_ i: Int, _ r: Result<T, ServiceError>) { lock.lock(); slots[i] = r; lock.unlock() }
+    public var values: [Result<T, ServiceError>?] { lock.lock(); defer { lock.unlock() }; return slots }
 }
