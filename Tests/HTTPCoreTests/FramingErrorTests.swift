@@ -18,6 +18,22 @@ extension LiveServerTests {
             return (bytes, parseFirstResponse(bytes))
         }
 
+        /// Sends `request`, half-closes, and reads until the server closes. With the header and
+        /// idle deadlines far beyond the read bound (`patient`), only the server's hang-up
+        /// handling can end the exchange in time.
+        func halfClose(_ port: Int, after request: String) throws -> (bytes: [UInt8], ending: RawConnection.Ending) {
+            let connection = try RawConnection(port: port)
+            try connection.send(request)
+            connection.finishSending()
+            return connection.readUntilClosed(timeout: 30)
+        }
+
+        var patient: HTTPServerConfiguration {
+            var configuration = testConfiguration(timeout: 600)
+            configuration.headerTimeoutSeconds = 600
+            return configuration
+        }
+
         func statusLines(_ bytes: [UInt8]) -> Int {
             String(decoding: bytes, as: UTF8.self).components(separatedBy: "HTTP/1.1 ").count - 1
         }
@@ -83,13 +99,8 @@ extension LiveServerTests {
         /// bring the answer: a client that stops sending mid-headers gets one 400 at once.
         @Test("A client that stops sending mid-headers gets one 400, not a wait for the deadline")
         func halfClosedMidHeaders() throws {
-            var configuration = testConfiguration(timeout: 600)
-            configuration.headerTimeoutSeconds = 600
-            try withServer(configuration) { server, _ in
-                let connection = try RawConnection(port: server.boundPort)
-                try connection.send("GET /echo HTTP/1.1\r\nHost: t\r\nX-Partial: ")
-                connection.finishSending()
-                let (bytes, ending) = connection.readUntilClosed(timeout: 30)
+            try withServer(patient) { server, _ in
+                let (bytes, ending) = try halfClose(server.boundPort, after: "GET /echo HTTP/1.1\r\nHost: t\r\nX-Partial: ")
                 #expect(ending == .closed)
                 let r = try #require(parseFirstResponse(bytes), "no answer: \(String(decoding: bytes, as: UTF8.self))")
                 #expect(r.status == 400)
@@ -103,13 +114,8 @@ extension LiveServerTests {
         /// hang-up handling can end it in time.
         @Test("A client that stops sending mid-body is disconnected, not held until the idle timeout")
         func halfClosedMidBody() throws {
-            var configuration = testConfiguration(timeout: 600)
-            configuration.headerTimeoutSeconds = 600
-            try withServer(configuration) { server, _ in
-                let connection = try RawConnection(port: server.boundPort)
-                try connection.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\nonly part of it")
-                connection.finishSending()
-                let (_, ending) = connection.readUntilClosed(timeout: 30)
+            try withServer(patient) { server, _ in
+                let (_, ending) = try halfClose(server.boundPort, after: "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\nonly part of it")
                 #expect(ending == .closed)
             }
         }
