@@ -40,18 +40,9 @@ data="${BENCH_DATA:-$root/assets/dialogsum/dialogsum.dev.jsonl}"
 say() { echo "[methods $(date +%H:%M:%S)] $*" >&2; }
 mkdir -p "$out"
 
-if [ -n "${ADAPTER_SERVE_BIN:-}" ]; then
-  bin="$ADAPTER_SERVE_BIN"
-else
-  say "swift build -c release"
-  if ! (cd "$root" && swift build -c release >"$out/build.log" 2>&1); then
-    tail -20 "$out/build.log" >&2
-    echo "methods.sh: 'swift build -c release' failed (log: $out/build.log)" >&2
-    exit 1
-  fi
-  bin="$root/.build/release/adapter-serve"
-fi
-[ -x "$bin" ] || { echo "methods.sh: $bin is not an executable" >&2; exit 1; }
+# shellcheck source=scripts/bench/binary.sh
+. "$root/scripts/bench/binary.sh"
+bench_binary methods.sh
 
 if [ -n "${BENCH_PYTHON:-}" ]; then
   py="$BENCH_PYTHON"

@@ -58,19 +58,9 @@ done
 mkdir -p "$out"
 
 # 1. The adapter-serve binary.
-if [ -n "${ADAPTER_SERVE_BIN:-}" ]; then
-  bin="$ADAPTER_SERVE_BIN"
-else
-  say "swift build -c release"
-  if ! (cd "$root" && swift build -c release >"$out/build.log" 2>&1); then
-    tail -20 "$out/build.log" >&2
-    echo "run.sh: 'swift build -c release' failed (log: $out/build.log); set ADAPTER_SERVE_BIN=/path/to/adapter-serve to benchmark another build" >&2
-    exit 1
-  fi
-  bin="$root/.build/release/adapter-serve"
-fi
-[ -x "$bin" ] || { echo "run.sh: $bin is not an executable" >&2; exit 1; }
-bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
+# shellcheck source=scripts/bench/binary.sh
+. "$root/scripts/bench/binary.sh"
+bench_binary run.sh
 
 # 2. The reference venv, plus CTranslate2 (an existing complete one is used as it is).
 py="$root/.venv-ref/bin/python"
