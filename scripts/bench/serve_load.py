@@ -37,7 +37,6 @@ import datetime
 import http.client
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -50,7 +49,7 @@ ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE))
 import report  # noqa: E402
 from run_all import ForeignLoad, busy_seconds, cpu_model, loadavg, log, run_json, wait_for_quiet  # noqa: E402
-from upload_latency import multipart, request, start_server  # noqa: E402
+from upload_latency import multipart, request, start_server, stop_server  # noqa: E402
 
 TEMPLATE = "Summarize the following conversation.\n\n{dialogue}\n\nSummary: "  # the server's default
 
@@ -369,12 +368,7 @@ def main():
                     res["levels"].append(lv)
                     save()
             finally:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=60)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+                stop_server(proc, timeout=60)
         res["meta"]["server_log_tail"] = log_path.read_text().splitlines()[-5:]
 
     # --- CTranslate2, offline, the same dialogues in each level's arrival order ---

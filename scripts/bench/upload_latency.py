@@ -76,6 +76,16 @@ def start_server(binary, model, adapters_dir, log, extra=()):
     raise RuntimeError("adapter-serve serve did not print 'listening on http://...'")
 
 
+def stop_server(proc, timeout):
+    """SIGTERM (the server drains), then SIGKILL if it has not exited within `timeout` seconds."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", required=True)
@@ -114,12 +124,7 @@ def main():
                     generation_ms.append(out["timing_ms"]["generation"])
                     second_generation_ms.append(summarize(port, name)["timing_ms"]["generation"])
             finally:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+                stop_server(proc, timeout=30)
             log.flush()
             # The server logs how long each PUT spent validating (parse, checks, SHA-256) and
             # storing (write, fsync, rename).
