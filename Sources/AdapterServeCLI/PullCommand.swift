@@ -27,10 +27,8 @@ struct PullCommand: ParsableCommand {
     @Option(help: "Model directory to fill (default: models/<repository name>).") var dir: String?
     @Option(help: "Adapter repository id: pull a PEFT adapter instead of a model.") var adapter: String?
     @Option(help: "Name to store the adapter under (with --adapter).") var name: String?
-    @Option(help: "Adapters directory (default: the configured one).") var adapters: String?
-    @Option(help: "Base model the adapter must fit (default: the configured one).") var model: String?
-    @Option(help: "Directory with tokenizer.json, if not the model directory.") var tokenizer: String?
-    @Option(help: "JSON settings file for the defaults of --adapters/--model.") var config: String?
+    /// With --adapter: where it is stored (--adapters) and the base it must fit (--model).
+    @OptionGroup var files: SettingsOptions
     @Flag(help: "Replace an adapter already stored under --name.") var replace = false
     @Option(help: "Seconds to wait for a connection to the Hub.") var connectTimeout = 10
 
@@ -42,7 +40,7 @@ struct PullCommand: ParsableCommand {
             guard name != nil else { throw ValidationError("--adapter needs --name NAME: the name to serve it under") }
             guard dir == nil else { throw ValidationError("--dir is for models; adapters go to --adapters DIR") }
         case (.some, nil):
-            guard name == nil, adapters == nil else { throw ValidationError("--name and --adapters go with --adapter") }
+            guard name == nil, files.adapters == nil else { throw ValidationError("--name and --adapters go with --adapter") }
         }
         guard connectTimeout >= 1 else { throw ValidationError("--connect-timeout must be at least 1 second") }
     }
@@ -67,12 +65,7 @@ struct PullCommand: ParsableCommand {
     /// Downloads into the store's own staging area, then hands the two files to the service's
     /// upload path (`putAdapter`): same validation against the base, same atomic store.
     private func pullAdapter(_ repoID: String, as name: String, puller: Puller) throws {
-        var settings = ServiceSettings()
-        if let config { settings = try CLIError.wrap { try ServiceSettings.load(file: URL(fileURLWithPath: config)) } }
-        try CLIError.wrap { try settings.apply(environment: ProcessInfo.processInfo.environment) }
-        if let adapters { settings.adapters = adapters }
-        if let model { settings.model = model }
-        if let tokenizer { settings.tokenizer = tokenizer }
+        let settings = try files.resolve()
         try CLIError.wrap { try AdapterStore.validateName(name) }
         let staging = URL(fileURLWithPath: settings.adapters)
             .appendingPathComponent(AdapterStore.reservedName).appendingPathComponent("pull")

@@ -10,10 +10,7 @@ import Numerics
 struct ServeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "serve", abstract: "Run the HTTP service.")
 
-    @Option(help: "JSON settings file (see config/adapter-serve.json).") var config: String?
-    @Option(help: "Hugging Face model directory (google/flan-t5-base snapshot).") var model: String?
-    @Option(help: "Directory with tokenizer.json, if not the model directory.") var tokenizer: String?
-    @Option(help: "Adapters directory (created if missing).") var adapters: String?
+    @OptionGroup var files: SettingsOptions   // --config, --model, --tokenizer, --adapters
     @Option(help: "Address to bind.") var host: String?
     @Option(help: "Port (0 picks a free port and logs it).") var port: Int?
     @Option(help: "Task used when a request names no adapter or task.") var defaultTask: String?
@@ -24,12 +21,7 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Log format: text, json (one object per line) or auto (text on a terminal, else json).") var logFormat: String?
 
     func run() throws {
-        var settings = ServiceSettings()
-        if let config { settings = try CLIError.wrap { try ServiceSettings.load(file: URL(fileURLWithPath: config)) } }
-        try CLIError.wrap { try settings.apply(environment: ProcessInfo.processInfo.environment) }
-        if let model { settings.model = model }
-        if let tokenizer { settings.tokenizer = tokenizer }
-        if let adapters { settings.adapters = adapters }
+        var settings = try files.resolve()
         if let host { settings.host = host }
         if let port { settings.port = port }
         if let defaultTask { settings.defaultTask = defaultTask }
