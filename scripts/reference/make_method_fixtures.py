@@ -34,7 +34,7 @@ from safetensors.torch import save_file
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 # Shared with the LoRA/soft-prompt fixtures (importing it writes nothing).
-from make_model_fixtures import LAB, OUT, bf16, dialogues, first_logits, load_base, prompt_rows, tokenizer  # noqa: E402
+from make_model_fixtures import LAB, OUT, bf16, dialogues, first_logits, generate, load_base, prompt_rows, tokenizer  # noqa: E402
 
 ALL_FLAN = ["q", "k", "v", "o", "wi_0", "wi_1", "wo"]
 
@@ -102,27 +102,6 @@ def randomise(model, config, seed):
                 keep[int(torch.randint(p.shape[0], (1,), generator=g))] = True
                 pattern[name] = keep
         model.peft_config["default"].rank_pattern = pattern
-
-
-def generate(model, ids=None, embeds=None, params=None, use_cache=False):
-    """use_cache=False as make_model_fixtures.py (transformers 5 caching and num_decoder_layers !=
-    num_layers), except for prefix tuning: PEFT injects the prefix into the cache at the first step
-    only, so generate must run with its default use_cache=True."""
-    params = dict(params or {})
-    kwargs = dict(use_cache=use_cache, do_sample=False, return_dict_in_generate=True, output_scores=True, **params)
-    with torch.no_grad():
-        if embeds is not None:
-            out = model.generate(inputs_embeds=embeds, attention_mask=torch.ones(embeds.shape[:2], dtype=torch.long), **kwargs)
-        else:
-            out = model.generate(input_ids=torch.tensor([ids]), **kwargs)
-    tokens = out.sequences[0, 1:].tolist()
-    while tokens and tokens[-1] == 0 and params.get("num_beams", 1) > 1:
-        tokens.pop()
-    margin = None
-    if params.get("num_beams", 1) == 1:
-        margins = [float(torch.topk(s[0].float(), 2).values.diff().abs()) for s in out.scores]
-        margin = min(margins) if margins else None
-    return tokens, margin
 
 
 def main():

@@ -72,10 +72,12 @@ def load_base(directory):
     return model
 
 
-def generate(model, ids=None, embeds=None, params=None):
-    """Generated ids after the decoder start token, and the min top-1/top-2 margin (greedy)."""
+def generate(model, ids=None, embeds=None, params=None, use_cache=False):
+    """Generated ids after the decoder start token, and the min top-1/top-2 margin (greedy).
+    use_cache=False by default (transformers 5 caching and num_decoder_layers != num_layers);
+    prefix tuning needs True, because PEFT injects the prefix into the cache at the first step."""
     params = dict(params or {})
-    kwargs = dict(use_cache=False, do_sample=False, return_dict_in_generate=True, output_scores=True, **params)
+    kwargs = dict(use_cache=use_cache, do_sample=False, return_dict_in_generate=True, output_scores=True, **params)
     with torch.no_grad():
         if embeds is not None:
             out = model.generate(inputs_embeds=embeds, attention_mask=torch.ones(embeds.shape[:2], dtype=torch.long), **kwargs)
