@@ -183,8 +183,8 @@ extension LiveServerTests {
             try withServer(configuration) { server, base in
                 let connection = try RawConnection(port: server.boundPort)
                 try connection.send("GET /echo HTTP/1.1\r\nHost: t\r\nX-Slow: ")
-                for _ in 0..<60_000 where server.openConnections < 1 { usleep(500) }
-                #expect(server.openConnections == 1)
+                // No check that the connection is open first: on a loaded machine the 1 s timeout
+                // can close it before a poll would see it. The server closing it is the point.
                 // Bounded wait far above the 1 s timeout: the server must close first.
                 let (_, ending) = connection.readUntilClosed(timeout: 30)
                 #expect(ending == .closed)

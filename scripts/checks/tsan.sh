@@ -27,4 +27,10 @@ if [ "$races" -gt 0 ]; then
   grep -A30 "WARNING: ThreadSanitizer" "$scratch/tsan-test.log" | head -120
   exit 1
 fi
-[ "$status" -eq 0 ] || { tail -40 "$scratch/tsan-test.log"; echo "tsan: tests failed (exit $status)"; exit 1; }
+if [ "$status" -ne 0 ]; then
+  # The failing test's own lines first (swift-testing marks them ✘, XCTest "error:"), with the
+  # recorded expectation that follows each, then the end of the log.
+  grep -n -A6 -E "✘|error:|Fatal error|recorded an issue" "$scratch/tsan-test.log" | head -150 || true
+  tail -20 "$scratch/tsan-test.log"
+  echo "tsan: tests failed (exit $status)"; exit 1
+fi
