@@ -173,8 +173,9 @@ summary_token_event = {"type": "object", "required": ["text", "output_tokens"], 
   "text": {"type": "string", "description": "The summary so far (a prefix of the final summary)."},
   "output_tokens": {"type": "integer", "description": "Tokens generated so far."}}}
 def body(schema, required=True): return {"required": required, "content": {"application/json": {"schema": schema}}}
-name_param = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}, "example": "lora-qv",
-              "description": "Adapter name: 1-64 of A-Z a-z 0-9 . _ -"}
+name_param = {"name": "name", "in": "path", "required": True,
+              "schema": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"}, "example": "lora-qv",
+              "description": "Adapter name: 1-64 of A-Z a-z 0-9 . _ - starting with a letter or digit (others get 400 invalid_name)."}
 task_param = {"name": "task", "in": "path", "required": True, "schema": {"type": "string"}, "example": "dialogsum"}
 model_param = {"name": "model", "in": "path", "required": True, "schema": {"type": "string"}, "example": "base"}
 auth = [{}, {"adminToken": []}]
