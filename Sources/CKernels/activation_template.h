@@ -31,16 +31,30 @@ EV_INLINE evf ev_select(evi mask, evf a, evf b) { return (evf)(((evi)a & mask) |
 EV_INLINE evf ev_max(evf a, evf b) { return ev_select(a < b, b, a); }
 EV_INLINE evf ev_min(evf a, evf b) { return ev_select(b < a, b, a); }
 
+typedef float ev8 __attribute__((vector_size(32), aligned(4)));
+typedef float ev4 __attribute__((vector_size(16), aligned(4)));
+
+/// The lanes folded in halves down to 4 (a tree, not a chain of CK_VW dependent adds: the
+/// attention takes one per score).
+EV_INLINE ev4 ev_fold_sum(evf v) {
+#if CK_VW == 16
+    const ev8 a = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +
+                  __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
+#else
+    const ev8 a = v;
+#endif
+    return __builtin_shufflevector(a, a, 0, 1, 2, 3) + __builtin_shufflevector(a, a, 4, 5, 6, 7);
+}
+
+EV_INLINE float ev_hsum(evf v) {
+    const ev4 b = ev_fold_sum(v);
+    return (b[0] + b[2]) + (b[1] + b[3]);
+}
+
 EV_INLINE float ev_hmax(evf v) {
     float m = v[0];
     for (int i = 1; i < CK_VW; i++) m = v[i] > m ? v[i] : m;
     return m;
-}
-
-EV_INLINE float ev_hsum(evf v) {
-    float s = 0;
-    for (int i = 0; i < CK_VW; i++) s += v[i];
-    return s;
 }
 
 /// e^x: x = n ln2 + r with |r| <= ln2 / 2 (n rounded by the 1.5 * 2^23 trick, ln2 in two parts so
