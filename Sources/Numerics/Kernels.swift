@@ -89,13 +89,6 @@ public enum Kernels {
         }
     }
 
-    /// gelu_new: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
-    @inlinable
-    public static func geluTanh(_ x: Float) -> Float {
-        let c: Float = 0.7978845608028654
-        return 0.5 * x * (1 + tanhf(c * (x + 0.044715 * x * x * x)))
-    }
-
     /// The gated feed-forward's middle from the fused wi_0 | wi_1 product: out[r, j] =
     /// act(fused[r, j]) * fused[r, n + j], fused (rows, 2n), out (rows, n). Elementwise as
     /// `activate` then `multiply`, so the values are the same; rows are split over the cores.
@@ -123,17 +116,6 @@ public enum Kernels {
             i += 8
         }
         while i < count { a[i] *= b[i]; i += 1 }
-    }
-
-    /// Numerically stable softmax of one row, in place.
-    @inlinable
-    public static func softmax(_ x: UnsafeMutablePointer<Float>, count: Int) {
-        var m = -Float.infinity
-        for i in 0..<count { m = max(m, x[i]) }
-        var s: Float = 0
-        for i in 0..<count { let e = expf(x[i] - m); x[i] = e; s += e }
-        let inv = 1 / s
-        for i in 0..<count { x[i] *= inv }
     }
 
     /// log_softmax of one row into `out` (beam search scores), in F32 like torch.

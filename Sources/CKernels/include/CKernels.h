@@ -95,6 +95,8 @@ int ck_dnnl_sgemm_nt(long m, long n, long k, const float *a, long lda, const flo
 
 // Single-query attention over compact (bf16 / int8) cross-attention caches.
 #include "ck_attention.h"
+// GELU, softmax and single-query self-attention over F32 caches.
+#include "ck_activation.h"
 
 // ---- NF4 (QLoRA's NormalFloat-4, bitsandbytes' layout) ----
 
