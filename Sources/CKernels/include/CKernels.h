@@ -96,6 +96,9 @@ int ck_dnnl_sgemm_nt(long m, long n, long k, const float *a, long lda, const flo
 // Single-query attention over compact (bf16 / int8) cross-attention caches.
 #include "ck_attention.h"
 
+// The engine's persistent worker threads (WorkerPool).
+#include "ck_pool.h"
+
 // ---- NF4 (QLoRA's NormalFloat-4, bitsandbytes' layout) ----
 
 /// The 16 NF4 values, bitsandbytes' table (ascending; code 7 is exactly 0).
