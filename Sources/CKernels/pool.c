@@ -55,10 +55,13 @@ static inline void cpu_relax(void) {
 static long spin_ns;
 static pthread_once_t spin_once = PTHREAD_ONCE_INIT;
 
-/// 100 µs covers the serial gaps between a decode step's products (norms, attention, the
-/// host code between layers), measured on the 2-core EPYC; a longer idle period parks.
+/// 50 µs covers the serial gaps between a decode step's products (norms, attention, the host
+/// code between layers): on the 2-core EPYC, 50 and 100 µs gave the same step time and 10-20 µs
+/// a slower one (more parks), while a longer spin only costs more when other processes want
+/// the cores (a spinning thread takes its core from them, and from our own caller's share).
+/// ADAPTER_SERVE_POOL_SPIN_US=0 parks at once: for a machine the engine shares.
 static void read_spin(void) {
-    long us = 100;
+    long us = 50;
     const char *env = getenv("ADAPTER_SERVE_POOL_SPIN_US");
     if (env && *env) {
         char *end;
