@@ -10,11 +10,12 @@
 // own). Every participant claims chunks by CAS on the whole word, so a thread that saw an older
 // generation can never claim (or read the fields of) a newer job, and counts finished chunks in
 // `done`; the caller returns when done == chunks. Idle pool threads spin on `state` for a
-// bounded time, then park on a condition variable; the caller signals only when `sleepers` says
+// bounded time (PAUSE, then sched_yield), then park on a condition variable; the caller signals only when `sleepers` says
 // someone is parked (a Dekker pair of seq_cst accesses on each side, so no wake-up is lost).
 #define _GNU_SOURCE  // pthread_setname_np
 #include "ck_pool.h"
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -52,23 +53,28 @@ static inline void cpu_relax(void) {
 #endif
 }
 
-static long spin_ns;
+static long spin_ns, pause_ns;
 static pthread_once_t spin_once = PTHREAD_ONCE_INIT;
 
 /// 50 µs covers the serial gaps between a decode step's products (norms, attention, the host
 /// code between layers): on the 2-core EPYC, 50 and 100 µs gave the same step time and 10-20 µs
-/// a slower one (more parks), while a longer spin only costs more when other processes want
-/// the cores (a spinning thread takes its core from them, and from our own caller's share).
-/// ADAPTER_SERVE_POOL_SPIN_US=0 parks at once: for a machine the engine shares.
-static void read_spin(void) {
-    long us = 50;
-    const char *env = getenv("ADAPTER_SERVE_POOL_SPIN_US");
+/// a slower one (more parks). Only the first 5 µs PAUSE: a pure PAUSE spin, with other
+/// processes wanting the cores, took its core from them and from our own caller's share of the
+/// machine (the step got slower than with GCD), which sched_yield gives back.
+/// ADAPTER_SERVE_POOL_SPIN_US (0 parks at once) and ADAPTER_SERVE_POOL_PAUSE_US tune them.
+static long microseconds_from(const char *name, long fallback) {
+    const char *env = getenv(name);
     if (env && *env) {
         char *end;
         long v = strtol(env, &end, 10);
-        if (*end == 0 && v >= 0 && v <= 1000000) us = v;
+        if (*end == 0 && v >= 0 && v <= 1000000) return v;
     }
-    spin_ns = us * 1000;
+    return fallback;
+}
+
+static void read_spin(void) {
+    spin_ns = microseconds_from("ADAPTER_SERVE_POOL_SPIN_US", 50) * 1000;
+    pause_ns = microseconds_from("ADAPTER_SERVE_POOL_PAUSE_US", 5) * 1000;
 }
 
 long ck_pool_spin_microseconds(void) {
@@ -82,6 +88,22 @@ static inline long now_ns(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (long)t.tv_sec * 1000000000L + t.tv_nsec;
+}
+
+/// A bounded wait: PAUSE while it is young (the next product usually comes within a few µs),
+/// then sched_yield, which hands the core over when another thread (a compiler, another
+/// engine, our own caller) is runnable on it and returns at once when none is; after spin_ns,
+/// time to park.
+typedef struct { long start; unsigned i; int yielding; } spinner;
+
+static inline spinner spin_start(void) { return (spinner){now_ns(), 0, 0}; }
+
+static inline int keep_spinning(spinner *sp) {
+    if (sp->yielding) sched_yield(); else cpu_relax();
+    if ((++sp->i & 63) != 0 && !sp->yielding) return 1;
+    long waited = now_ns() - sp->start;
+    if (waited > pause_ns) sp->yielding = 1;
+    return waited <= spin_ns;
 }
 
 /// Claims and runs the unclaimed chunks of generation g until none is left (or a newer job has
@@ -118,13 +140,11 @@ static void run_chunks(uint32_t g) {
 static uint64_t wait_for_job(uint32_t seen, int spin) {
     uint64_t s;
     if (spin) {
-        long deadline = now_ns() + spin_ns;
-        for (unsigned i = 1;; i++) {
+        spinner sp = spin_start();
+        do {
             s = atomic_load_explicit(&state, memory_order_acquire);
             if (generation(s) != seen) return s;
-            cpu_relax();
-            if ((i & 63) == 0 && now_ns() > deadline) break;
-        }
+        } while (keep_spinning(&sp));
     }
     pthread_mutex_lock(&mutex);
     atomic_fetch_add_explicit(&sleepers, 1, memory_order_seq_cst);
@@ -212,10 +232,9 @@ ck_pool_status ck_pool_run(long chunks, ck_pool_chunk_fn fn, void *context) {
     run_chunks(g);
 
     // The last chunks are running on pool threads: spin, then park until the last one signals.
-    long deadline = now_ns() + spin_ns;
-    for (unsigned i = 1; atomic_load_explicit(&done, memory_order_acquire) != chunks; i++) {
-        cpu_relax();
-        if ((i & 63) == 0 && now_ns() > deadline) {
+    spinner sp = spin_start();
+    while (atomic_load_explicit(&done, memory_order_acquire) != chunks) {
+        if (!keep_spinning(&sp)) {
             pthread_mutex_lock(&mutex);
             atomic_store_explicit(&caller_parked, 1, memory_order_seq_cst);
             while (atomic_load_explicit(&done, memory_order_seq_cst) != chunks)
