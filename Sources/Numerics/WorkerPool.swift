@@ -15,8 +15,8 @@ import Foundation
 /// The pool serves one caller at a time; a second thread splitting at the same moment (another
 /// engine in the same process) takes the GCD path, and a chunk that splits again (nested) runs
 /// its chunks serially on its own thread. `ADAPTER_SERVE_POOL=gcd` selects the GCD path for
-/// every call (to compare the two); `ADAPTER_SERVE_POOL_SPIN_US` sets the spin (default 50;
-/// 0 parks at once, for a machine whose cores other processes want: spinning then costs).
+/// every call (to compare the two); `ADAPTER_SERVE_POOL_SPIN_US` (default 50, 0 parks at once)
+/// and `ADAPTER_SERVE_POOL_PAUSE_US` (default 5; the rest of the spin is sched_yield) tune it.
 public enum WorkerPool {
     /// Workers used by `parallelFor`; set at start-up (the engine owns the cores). Behind a lock
     /// because every engine sets it while other engines' threads read it on every product, which

@@ -28,7 +28,8 @@ typedef enum {
 ck_pool_status ck_pool_run(long chunks, ck_pool_chunk_fn fn, void *context);
 
 /// How long (microseconds) an idle pool thread, and a caller waiting for the last chunk, spin
-/// before parking. Default 50 µs, or ADAPTER_SERVE_POOL_SPIN_US when set (read once).
+/// before parking: 50 µs, or ADAPTER_SERVE_POOL_SPIN_US when set (read once). The first 5 µs
+/// (ADAPTER_SERVE_POOL_PAUSE_US) spin with PAUSE, the rest with sched_yield.
 long ck_pool_spin_microseconds(void);
 
 /// Pool threads created so far (for tests and the benchmark's report).
