@@ -10,8 +10,9 @@
 // own). Every participant claims chunks by CAS on the whole word, so a thread that saw an older
 // generation can never claim (or read the fields of) a newer job, and counts finished chunks in
 // `done`; the caller returns when done == chunks. Idle pool threads spin on `state` for a
-// bounded time (PAUSE, then sched_yield), then park on a condition variable; the caller signals only when `sleepers` says
-// someone is parked (a Dekker pair of seq_cst accesses on each side, so no wake-up is lost).
+// bounded time (PAUSE, then sched_yield), then park on a condition variable; the caller
+// signals only when `parked` says a thread it wants is parked (a Dekker pair of seq_cst
+// accesses on each side, so no wake-up is lost).
 #define _GNU_SOURCE  // pthread_setname_np
 #include "ck_pool.h"
 #include <pthread.h>
@@ -34,7 +35,10 @@ static _Atomic long job_threads;              // pool threads the job wants (ids
 static _Atomic long done;                     // chunks of the current job that have returned
 static atomic_int busy;                       // the try-lock: 1 while a caller owns the pool
 static _Atomic long threads;                  // pool threads created (only the busy holder adds)
-static atomic_int sleepers;                   // pool threads parked on work_ready
+/// parked[id]: pool thread id is parked on work_ready. The caller wakes them only when one
+/// its job wants is parked, so threads made for an earlier, larger `workers` stay asleep
+/// instead of being woken (and re-parking) on every product.
+static atomic_int parked[CK_POOL_MAX_THREADS];
 static atomic_int caller_parked;              // the caller is parked on all_done
 static pthread_mutex_t mutex = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t work_ready = PTHREAD_COND_INITIALIZER;
@@ -135,9 +139,9 @@ static void run_chunks(uint32_t g) {
     }
 }
 
-/// Waits for a generation other than `seen`: spinning first (if `spin`) for the configured
-/// time, then parked. Returns the state that showed it (acquired).
-static uint64_t wait_for_job(uint32_t seen, int spin) {
+/// Pool thread `id` waits for a generation other than `seen`: spinning first (if `spin`) for
+/// the configured time, then parked. Returns the state that showed it (acquired).
+static uint64_t wait_for_job(long id, uint32_t seen, int spin) {
     uint64_t s;
     if (spin) {
         spinner sp = spin_start();
@@ -147,10 +151,10 @@ static uint64_t wait_for_job(uint32_t seen, int spin) {
         } while (keep_spinning(&sp));
     }
     pthread_mutex_lock(&mutex);
-    atomic_fetch_add_explicit(&sleepers, 1, memory_order_seq_cst);
+    atomic_store_explicit(&parked[id], 1, memory_order_seq_cst);
     while (generation(s = atomic_load_explicit(&state, memory_order_seq_cst)) == seen)
         pthread_cond_wait(&work_ready, &mutex);
-    atomic_fetch_sub_explicit(&sleepers, 1, memory_order_relaxed);
+    atomic_store_explicit(&parked[id], 0, memory_order_relaxed);
     pthread_mutex_unlock(&mutex);
     return s;
 }
@@ -164,7 +168,7 @@ static void *pool_thread(void *arg) {
     for (;;) {
         // A thread the last job did not want parks at once: only as many threads spin as the
         // products use, however many were created for an earlier, larger `workers`.
-        seen = generation(wait_for_job(seen, took_part));
+        seen = generation(wait_for_job(id, seen, took_part));
         took_part = id < atomic_load_explicit(&job_threads, memory_order_relaxed);
         if (took_part) run_chunks(seen);
     }
@@ -210,20 +214,23 @@ ck_pool_status ck_pool_run(long chunks, ck_pool_chunk_fn fn, void *context) {
     long wanted = chunks - 1 < CK_POOL_MAX_THREADS ? chunks - 1 : CK_POOL_MAX_THREADS;
     ensure_threads(wanted, g);
     long have = atomic_load_explicit(&threads, memory_order_relaxed);
+    long helpers = wanted < have ? wanted : have;
 
     atomic_store_explicit(&job_chunks, chunks, memory_order_relaxed);
     atomic_store_explicit(&job_fn, fn, memory_order_relaxed);
     atomic_store_explicit(&job_context, context, memory_order_relaxed);
-    atomic_store_explicit(&job_threads, wanted < have ? wanted : have, memory_order_relaxed);
+    atomic_store_explicit(&job_threads, helpers, memory_order_relaxed);
     atomic_store_explicit(&done, 0, memory_order_relaxed);
     g += 1;
-    // Publishes the fields above (release); seq_cst pairs with the parking threads' sleepers.
+    // Publishes the fields above (release); seq_cst pairs with the parking threads' flags.
     atomic_store_explicit(&state, ((uint64_t)g << 32) | 1, memory_order_seq_cst);
-    if (atomic_load_explicit(&sleepers, memory_order_seq_cst) > 0) {
-        pthread_mutex_lock(&mutex);
-        pthread_cond_broadcast(&work_ready);
-        pthread_mutex_unlock(&mutex);
-    }
+    for (long id = 0; id < helpers; id++)
+        if (atomic_load_explicit(&parked[id], memory_order_seq_cst)) {
+            pthread_mutex_lock(&mutex);
+            pthread_cond_broadcast(&work_ready);
+            pthread_mutex_unlock(&mutex);
+            break;
+        }
 
     in_chunk = 1;
     fn(context, 0);
