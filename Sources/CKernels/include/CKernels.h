@@ -98,6 +98,9 @@ int ck_dnnl_sgemm_nt(long m, long n, long k, const float *a, long lda, const flo
 // GELU, softmax and single-query self-attention over F32 caches.
 #include "ck_activation.h"
 
+// The engine's persistent worker threads (WorkerPool).
+#include "ck_pool.h"
+
 // ---- NF4 (QLoRA's NormalFloat-4, bitsandbytes' layout) ----
 
 /// The 16 NF4 values, bitsandbytes' table (ascending; code 7 is exactly 0).
