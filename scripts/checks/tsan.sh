@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# ThreadSanitizer over the suites that exercise threads (issue 11, item 7): the engine and
+# ThreadSanitizer over the suites that exercise threads (issue 11, item 7): the worker pool, the engine and
 # registry concurrency tests and every live-server suite (libmicrohttpd connection threads,
 # the engine thread, adapter swaps under load, drain). Builds with --sanitize=thread in its own
 # scratch path (.build-tsan) so the ordinary build is untouched. Any race report fails the run
@@ -9,7 +9,7 @@ cd "$(dirname "$0")/../.."
 bash scripts/install-deps.sh
 
 scratch=.build-tsan
-filter="${TSAN_FILTER:-APITests\.|LiveServerTests|CLITests}"
+filter="${TSAN_FILTER:-APITests\.|LiveServerTests|CLITests|WorkerPoolTests}"
 mkdir -p "$scratch"
 start=$(date +%s)
 swift build --build-tests --sanitize=thread --scratch-path "$scratch" > "$scratch/tsan-build.log" 2>&1 || {
