@@ -19,7 +19,11 @@ echo "tsan: built in $(( $(date +%s) - start )) s"
 t0=$(date +%s)
 export TSAN_OPTIONS="suppressions=$PWD/scripts/checks/tsan.supp halt_on_error=0 exitcode=66 second_deadlock_stack=1 history_size=4"
 status=0
-swift test --skip-build --sanitize=thread --scratch-path "$scratch" --filter "$filter" > "$scratch/tsan-test.log" 2>&1 || status=$?
+# The run takes 5-8 minutes; the bound turns a hung test into a failure that names itself (the
+# log then ends at the tests still running) instead of one that eats CI's time limit.
+timeout --kill-after=30 "${TSAN_TIMEOUT:-1800}" \
+  swift test --skip-build --sanitize=thread --scratch-path "$scratch" --filter "$filter" > "$scratch/tsan-test.log" 2>&1 || status=$?
+[ "$status" -eq 124 ] && echo "tsan: the test run did not finish within ${TSAN_TIMEOUT:-1800} s (a hung test)"
 races=$(grep -c "WARNING: ThreadSanitizer" "$scratch/tsan-test.log" || true)
 grep -E "^(Test run|􁁛|✔|✘|􀢄)|passed after|failed after" "$scratch/tsan-test.log" | tail -5 || true
 echo "tsan: tests ran in $(( $(date +%s) - t0 )) s; $races ThreadSanitizer reports (log $scratch/tsan-test.log)"
