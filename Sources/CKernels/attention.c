@@ -57,8 +57,12 @@ void ck_kv_pack(ck_kv_format format, const float *x, long rows, long ldx, long h
             for (long d = 0; d < dkv; d++) m = fmaxf(m, fabsf(row[h * dkv + d]));
             const float s = m > 0 ? m / 127 : 1;
             scale[r * heads + h] = s;
+            // |x / s| <= 127: adding and subtracting 1.5 * 2^23 rounds it to the nearest integer,
+            // ties to even, exactly as nearbyintf does in the default mode, but in a loop that
+            // vectorises (nearbyintf is a libm call on the x86-64 baseline).
+            const float magic = 12582912.0f;
             for (long d = 0; d < dkv; d++) {
-                const float v = nearbyintf(row[h * dkv + d] / s);
+                const float v = (row[h * dkv + d] / s + magic) - magic;
                 o[h * dkv + d] = (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
             }
         }

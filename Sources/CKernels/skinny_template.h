@@ -193,6 +193,10 @@ void CK_FN(widen_rows)(int layout, const uint32_t *w, long k, int paneled, const
     }
 }
 
+typedef float q_f32x32 __attribute__((ext_vector_type(32)));
+typedef int32_t q_i32x32 __attribute__((ext_vector_type(32)));
+typedef uint8_t q_u8x32 __attribute__((ext_vector_type(32)));
+
 /// Activation rows to u8 for the int8 prefill (contract in CKernels.h), per ISA so the
 /// rounding and the range scan vectorise.
 void CK_FN(quantize_rows_u8)(const float *x, long m, long k, int bits, int permute32, uint8_t *q, float *scale,
@@ -216,7 +220,22 @@ void CK_FN(quantize_rows_u8)(const float *x, long m, long k, int bits, int permu
         if (!(s > 0)) s = 1;
         const float inv = 1 / s;
         const float z = __builtin_rintf(-lo * inv);
-        for (c = 0; c < k; c++) {
+        c = 0;
+        // Whole 32-column blocks as one vector: round (ties to even, as rintf in the default
+        // mode), clamp, narrow, and for the stored order one constant byte shuffle instead of
+        // 32 scattered stores.
+        for (; c + 32 <= k; c += 32) {
+            q_f32x32 v;
+            memcpy(&v, xr + c, sizeof v);
+            v = __builtin_elementwise_roundeven(v * inv) + z;
+            v = __builtin_elementwise_min(__builtin_elementwise_max(v, (q_f32x32)0), (q_f32x32)qmax);
+            q_u8x32 t = __builtin_convertvector(__builtin_convertvector(v, q_i32x32), q_u8x32);
+            if (permute32)   // position 4a + b holds column 8b + a (int8_position)
+                t = __builtin_shufflevector(t, t, 0, 8, 16, 24, 1, 9, 17, 25, 2, 10, 18, 26, 3, 11, 19, 27,
+                                            4, 12, 20, 28, 5, 13, 21, 29, 6, 14, 22, 30, 7, 15, 23, 31);
+            memcpy(qr + c, &t, sizeof t);
+        }
+        for (; c < k; c++) {
             float v = __builtin_rintf(xr[c] * inv) + z;
             v = v < 0 ? 0 : v > qmax ? qmax : v;
             qr[permute32 ? int8_position(c) : c] = (uint8_t)(int32_t)v;

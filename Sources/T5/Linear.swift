@@ -61,27 +61,31 @@ public struct Linear: Sendable {
     /// input gets its slice recomputed from a scaled copy of its rows.
     func applyAdapters(_ x: UnsafePointer<Float>, rows: Int, y: UnsafeMutablePointer<Float>, ldy: Int,
                        segments: RowSegments, inputScaled: Bool) {
-        let k = inFeatures, n = outFeatures
-        for seg in segments.segments {
-            guard let adapter = seg.adapter else { continue }
-            let ys = y + seg.start * ldy + rowOffset   // this module's slice of the segment's rows
-            let delta = site < adapter.deltas.count ? adapter.deltas[site] : nil
-            if !inputScaled, let v = ia3InputVector(adapter) {
-                // A fused sibling does not share this scaling: form this slice from x ⊙ v.
-                var scaled = Array(UnsafeBufferPointer(start: x + seg.start * k, count: seg.count * k))   // (seg rows, in)
-                for r in 0..<seg.count { for j in 0..<k { scaled[r * k + j] *= v[j] } }
-                var full = [Float](repeating: 0, count: seg.count * weight.rows)   // (seg rows, weight.rows)
-                scaled.withUnsafeBufferPointer { s in
-                    full.withUnsafeMutableBufferPointer { weight.multiply(s.baseAddress!, m: seg.count, into: $0.baseAddress!) }
-                    for r in 0..<seg.count {
-                        for j in 0..<n { ys[r * ldy + j] = full[r * weight.rows + rowOffset + j] }
+        let k = inFeatures, n = outFeatures, all = segments.segments
+        // Segments own disjoint rows of y, so workers take whole segments (a batch's requests on
+        // different adapters in parallel); a lone segment keeps both workers for its products.
+        WorkerPool.parallelFor(all.count, grain: 1, minimumPerWorker: 1) { range in
+            for seg in all[range] {
+                guard let adapter = seg.adapter else { continue }
+                let ys = y + seg.start * ldy + rowOffset   // this module's slice of the segment's rows
+                let delta = site < adapter.deltas.count ? adapter.deltas[site] : nil
+                if !inputScaled, let v = ia3InputVector(adapter) {
+                    // A fused sibling does not share this scaling: form this slice from x ⊙ v.
+                    var scaled = Array(UnsafeBufferPointer(start: x + seg.start * k, count: seg.count * k))   // (seg rows, in)
+                    for r in 0..<seg.count { for j in 0..<k { scaled[r * k + j] *= v[j] } }
+                    var full = [Float](repeating: 0, count: seg.count * weight.rows)   // (seg rows, weight.rows)
+                    scaled.withUnsafeBufferPointer { s in
+                        full.withUnsafeMutableBufferPointer { weight.multiply(s.baseAddress!, m: seg.count, into: $0.baseAddress!) }
+                        for r in 0..<seg.count {
+                            for j in 0..<n { ys[r * ldy + j] = full[r * weight.rows + rowOffset + j] }
+                        }
+                        if let delta { applyDelta(delta, s.baseAddress!, rows: seg.count, ys, ldy: ldy) }
                     }
-                    if let delta { applyDelta(delta, s.baseAddress!, rows: seg.count, ys, ldy: ldy) }
+                } else if let delta {
+                    applyDelta(delta, x + seg.start * k, rows: seg.count, ys, ldy: ldy)
                 }
-            } else if let delta {
-                applyDelta(delta, x + seg.start * k, rows: seg.count, ys, ldy: ldy)
+                applyIA3Output(ys, rows: seg.count, ldy: ldy, adapter: adapter)
             }
-            applyIA3Output(ys, rows: seg.count, ldy: ldy, adapter: adapter)
         }
     }
 

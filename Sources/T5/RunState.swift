@@ -4,7 +4,8 @@ import Numerics
 /// The activation buffers of one forward pass (encoder or decoder step), allocated once for a
 /// batch shape and reused on every layer and every step, as llama2.c's RunState: a step touches
 /// memory that is already mapped and warm instead of allocating, page-faulting and zeroing fresh
-/// arrays per call. Capacity only grows (to the largest row count seen), so a steady decoding
+/// arrays per call. (An encoder head's (L, L) attention scores live in each worker's Scratch
+/// buffer instead: heads run on several workers at once.) Capacity only grows (to the largest row count seen), so a steady decoding
 /// batch allocates nothing. Contents are scratch: every user writes before it reads.
 final class RunState: @unchecked Sendable {
     let dModel: Int, inner: Int, dFF: Int
@@ -23,10 +24,7 @@ final class RunState: @unchecked Sendable {
         qkv = .allocate(capacity: 0); ctx = .allocate(capacity: 0); ff = .allocate(capacity: 0); gated = .allocate(capacity: 0)
     }
 
-    deinit {
-        release()
-        scoreBuffer.deallocate()
-    }
+    deinit { release() }
 
     private func release() {
         for p in [hidden, normed, out, qkv, ctx, ff, gated] { p.deallocate() }
@@ -44,19 +42,6 @@ final class RunState: @unchecked Sendable {
         ff = .allocate(capacity: rows * 2 * dFF)
         gated = .allocate(capacity: rows * dFF)
         capacity = rows
-    }
-
-    private var scoreCapacity = 0
-    private var scoreBuffer = UnsafeMutablePointer<Float>.allocate(capacity: 0)
-
-    /// Room for `count` attention scores (the encoder's (tq, tk) of one head), grown on demand.
-    func scores(count: Int) -> UnsafeMutablePointer<Float> {
-        if count > scoreCapacity {
-            scoreBuffer.deallocate()
-            scoreBuffer = .allocate(capacity: count)
-            scoreCapacity = count
-        }
-        return scoreBuffer
     }
 }
 

@@ -82,22 +82,35 @@ public struct T5Attention: Sendable {
         }
     }
 
-    /// One sequence, all heads: ctx (tq, inner) = softmax(q k^T + bias) v; scores has room for (tq, tk).
-    /// q, keys and values are rows of stride `ld` (the fused (rows, 3·inner) product: `ld` =
-    /// 3·inner), inner columns each; bias is (heads, tq, tk) or nil; ctx rows have stride inner.
-    func attend(q: UnsafePointer<Float>, tq: Int, keys: UnsafePointer<Float>, values: UnsafePointer<Float>, ld: Int,
-                tk: Int, bias: UnsafePointer<Float>?, ctx: UnsafeMutablePointer<Float>, scores: UnsafeMutablePointer<Float>) {
-        let s = scores   // (tq, tk) for one head
-        for h in 0..<heads {
-            let off = h * dKV
-            BLAS.gemm(m: tq, n: tk, k: dKV, a: q + off, lda: ld, b: keys + off, ldb: ld,
-                      transposeB: true, c: s, ldc: tk)
-            if let bias { Kernels.add(bias + h * tq * tk, into: s, count: tq * tk) }
-            WorkerPool.parallelFor(tq, grain: 1, minimumPerWorker: max(1, 8192 / max(tk, 1))) { rows in
-                for i in rows { Kernels.softmaxVector(s + i * tk, count: tk) }
+    /// Self-attention over a packed batch: sequence s holds rows offsets[s]..<offsets[s+1] of
+    /// qkv (rows, 3·inner: q, k, v side by side, row stride `ld`) with its position bias
+    /// biases[s] ((heads, L, L), or empty for none); ctx (rows, inner) receives the heads' outputs.
+    /// Each (sequence, head) pair is one unit of work that a worker runs whole, on single-threaded
+    /// OpenBLAS: a head's products (L x L x d_kv) are too small to split between threads without
+    /// leaving a core idle at each of their joins, while a batch has sequences x heads units to share.
+    func attendPacked(qkv: UnsafePointer<Float>, ld: Int, offsets: [Int], biases: [[Float]],
+                      ctx: UnsafeMutablePointer<Float>) {
+        let sequences = offsets.count - 1
+        guard sequences > 0 else { return }
+        let longest = (0..<sequences).map { offsets[$0 + 1] - offsets[$0] }.max()!
+        let heads = heads, dKV = dKV, inner = inner
+        WorkerPool.parallelFor(sequences * heads, grain: 1, minimumPerWorker: 1) { units in
+            Scratch.with(bytes: longest * longest * 4) { raw in
+                let scores = raw.bindMemory(to: Float.self, capacity: longest * longest)   // (L, L) of one head
+                for u in units {
+                    let seq = u / heads, h = u % heads
+                    let start = offsets[seq], L = offsets[seq + 1] - start
+                    guard L > 0 else { continue }
+                    let q = qkv + start * ld + h * dKV, keys = q + inner, values = q + 2 * inner
+                    BLAS.gemm(m: L, n: L, k: dKV, a: q, lda: ld, b: keys, ldb: ld, transposeB: true,
+                              c: scores, ldc: L, split: false)
+                    biases[seq].withUnsafeBufferPointer { bp in
+                        Kernels.softmaxRows(scores, rows: L, count: L, bias: bp.isEmpty ? nil : bp.baseAddress! + h * L * L)
+                    }
+                    BLAS.gemm(m: L, n: dKV, k: L, a: scores, lda: L, b: values, ldb: ld, transposeB: false,
+                              c: ctx + start * inner + h * dKV, ldc: inner, split: false)
+                }
             }
-            BLAS.gemm(m: tq, n: dKV, k: tk, a: s, lda: tk, b: values + off, ldb: ld,
-                      transposeB: false, c: ctx + off, ldc: inner)
         }
     }
 }

@@ -98,10 +98,20 @@ public final class T5ForConditionalGeneration: Sendable {
                 let kv = state.qkv, ld = 2 * inner   // (rows, 2 * inner)
                 for block in decoder.blocks {
                     block.crossAttention!.crossKeyValue!.forward(h.baseAddress!, rows: rows, into: kv, segments: segments)
+                    // Packing into the cache format is per (sequence, keys | values): one unit each.
+                    var packed = [KVRows?](repeating: nil, count: 2 * inputs.count)   // (sequence, k | v)
+                    packed.withUnsafeMutableBufferPointer { out in
+                        WorkerPool.parallelFor(out.count, grain: 1, minimumPerWorker: 1) { units in
+                            for u in units {
+                                let s = u / 2, L = offsets[s + 1] - offsets[s]
+                                let start = kv + offsets[s] * ld + (u % 2) * inner
+                                out[u] = KVRows(start, length: L, ld: ld, heads: heads, dKV: dKV, format: cacheFormat)
+                            }
+                        }
+                    }
                     for s in 0..<inputs.count {
-                        let start = kv + offsets[s] * ld, L = offsets[s + 1] - offsets[s]
-                        crossKeys[s].append(KVRows(start, length: L, ld: ld, heads: heads, dKV: dKV, format: cacheFormat))
-                        crossValues[s].append(KVRows(start + inner, length: L, ld: ld, heads: heads, dKV: dKV, format: cacheFormat))
+                        crossKeys[s].append(packed[2 * s]!)
+                        crossValues[s].append(packed[2 * s + 1]!)
                     }
                 }
             }
