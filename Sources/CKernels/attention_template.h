@@ -37,10 +37,19 @@ CK_INLINE float akv_scalar(const int format, const void *row, long c) {
     return (float)((const int8_t *)row)[c];
 }
 
+/// The lanes' sum as a tree of half-width adds: log2(CK_VW) dependent adds instead of a
+/// CK_VW-long chain (one per key and head, so the chain dominated the scores at d_kv = 64).
 CK_INLINE float ahsum(avf v) {
-    float s = 0;
-    for (int i = 0; i < CK_VW; i++) s += v[i];
-    return s;
+#if CK_VW == 16
+    typedef float h8 __attribute__((vector_size(32), aligned(4)));
+    h8 a = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) + __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
+#else
+    typedef float h8 __attribute__((vector_size(32), aligned(4)));
+    h8 a = v;
+#endif
+    typedef float h4 __attribute__((vector_size(16), aligned(4)));
+    h4 b = __builtin_shufflevector(a, a, 0, 1, 2, 3) + __builtin_shufflevector(a, a, 4, 5, 6, 7);
+    return (b[0] + b[2]) + (b[1] + b[3]);
 }
 
 CK_INLINE long akv_bytes(const int format) { return format == CK_KV_BF16 ? 2 : 1; }

@@ -46,3 +46,10 @@ int ck_dnnl_sgemm_nt(long m, long n, long k, const float *a, long lda, const flo
     dnnl_status_t st = dnnl_sgemm('N', 'T', m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
     return st == dnnl_success ? 0 : (int)st;
 }
+
+int ck_dnnl_sgemm_nn(long m, long n, long k, const float *a, long lda, const float *b, long ldb, float *c, long ldc) {
+    pthread_once(&isa_cap_once, cap_isa);
+    omp_set_num_threads(1);
+    dnnl_status_t st = dnnl_sgemm('N', 'N', m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
+    return st == dnnl_success ? 0 : (int)st;
+}

@@ -17,6 +17,18 @@ public enum OneDNN {
 }
 
 extension OneDNN {
+    /// C (m, n) = A (m, k) · op(B) on the calling thread only (B stored (n, k) when transposeB,
+    /// else (k, n)), row-major with leading dimensions: for products too small to split, run
+    /// as one unit of a parallelFor (an attention head).
+    public static func sgemmOnThisThread(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
+                                         b: UnsafePointer<Float>, ldb: Int, transposeB: Bool,
+                                         c: UnsafeMutablePointer<Float>, ldc: Int) {
+        guard m > 0, n > 0, k > 0 else { return }
+        let status = transposeB ? ck_dnnl_sgemm_nt(m, n, k, a, lda, b, ldb, c, ldc)
+                                : ck_dnnl_sgemm_nn(m, n, k, a, lda, b, ldb, c, ldc)
+        precondition(status == 0, "oneDNN sgemm failed with status \(status)")
+    }
+
     /// c (m, n) = a (m, k, u8) · b (n, k, s8)^T in s32, split over the workers by rows of b
     /// as the int8 prefill does it (for benchmarks: the bare GEMM without quantisation).
     public static func gemmU8S8S32(m: Int, n: Int, k: Int, a: UnsafePointer<UInt8>, b: UnsafePointer<Int8>,

@@ -92,6 +92,9 @@ int ck_dnnl_gemm_u8s8s32(long m, long n, long k, const uint8_t *a, long lda,
 /// thread. Returns 0 on success.
 int ck_dnnl_sgemm_nt(long m, long n, long k, const float *a, long lda, const float *b, long ldb,
                      float *c, long ldc);
+/// The same with b stored (k, n): c (m, n) = a (m, k) . b.
+int ck_dnnl_sgemm_nn(long m, long n, long k, const float *a, long lda, const float *b, long ldb,
+                     float *c, long ldc);
 
 // Single-query attention over compact (bf16 / int8) cross-attention caches.
 #include "ck_attention.h"
