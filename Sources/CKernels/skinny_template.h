@@ -16,10 +16,17 @@ typedef uint32_t vu8 __attribute__((vector_size(32), aligned(4)));
 
 CK_INLINE vf load_f(const float *p) { vf v; memcpy(&v, p, sizeof v); return v; }
 
+/// The lanes' sum as a tree of half-width adds: log2(CK_VW) dependent adds, not a CK_VW-long
+/// chain, which dominated short rows (a LoRA B factor's k = r = 8..64).
 CK_INLINE float hsum(vf v) {
-    float s = 0;
-    for (int i = 0; i < CK_VW; i++) s += v[i];
-    return s;
+#if CK_VW == 16
+    vf8 a = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) + __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
+#else
+    vf8 a = v;
+#endif
+    typedef float vf4 __attribute__((vector_size(16), aligned(4)));
+    vf4 b = __builtin_shufflevector(a, a, 0, 1, 2, 3) + __builtin_shufflevector(a, a, 4, 5, 6, 7);
+    return (b[0] + b[2]) + (b[1] + b[3]);
 }
 
 /// Words per 8-word block of every layout, and where block `b` of row `j` starts.
