@@ -61,11 +61,18 @@ public struct Linear: Sendable {
     /// input gets its slice recomputed from a scaled copy of its rows.
     func applyAdapters(_ x: UnsafePointer<Float>, rows: Int, y: UnsafeMutablePointer<Float>, ldy: Int,
                        segments: RowSegments, inputScaled: Bool) {
-        let k = inFeatures, n = outFeatures, all = segments.segments
+        let k = inFeatures, n = outFeatures, site = site
+        // Only segments whose adapter acts here (a decoder step passes every module, with or
+        // without a LoRA on it, ~100 times per token).
+        let work = segments.segments.filter { seg in
+            guard let a = seg.adapter else { return false }
+            return (site < a.deltas.count && a.deltas[site] != nil) || (site < a.ia3.count && a.ia3[site] != nil)
+        }
+        guard !work.isEmpty else { return }
         // Segments own disjoint rows of y, so workers take whole segments (a batch's requests on
         // different adapters in parallel); a lone segment keeps both workers for its products.
-        WorkerPool.parallelFor(all.count, grain: 1, minimumPerWorker: 1) { range in
-            for seg in all[range] {
+        WorkerPool.parallelFor(work.count, grain: 1, minimumPerWorker: 1) { range in
+            for seg in work[range] {
                 guard let adapter = seg.adapter else { continue }
                 let ys = y + seg.start * ldy + rowOffset   // this module's slice of the segment's rows
                 let delta = site < adapter.deltas.count ? adapter.deltas[site] : nil
