@@ -8,9 +8,11 @@ import CKernels
 /// absmax values quantised again to 8 bits, 0.127 bits/weight saved) is not done, so a weight
 /// costs 4.5 bits: 0.5625 bytes against int8's 1 (plus its per-row scale).
 ///
-/// Decode (few activation rows) streams the nibbles through `ck_nf4_product`, which looks codes
-/// up in registers; prefill widens blocks of rows to F32 and runs an sgemm. Adapters are not
-/// touched: their products stay F32 on top of this, as QLoRA's are at inference.
+/// Decode (few activation rows) streams the nibbles: on AVX-512 BF16 in QLoRA's bf16 compute
+/// dtype (`ck_avx512_nf4_product_bf16`: weights bf16(code * absmax), activations bf16, fp32
+/// sums), elsewhere, or with `bf16: false`, through the exact fp32 kernels (`ck_nf4_product`).
+/// Prefill widens blocks of rows to F32 and runs an sgemm. Adapters are not touched: their
+/// products stay F32 on top of this, as QLoRA's are at inference.
 public final class NF4Matrix: @unchecked Sendable {
     /// Weights per absmax block (bitsandbytes' default for quantize_4bit, and QLoRA's).
     public static let blockSize = 64
@@ -25,6 +27,14 @@ public final class NF4Matrix: @unchecked Sendable {
     public let absmax: [Float]
 
     public static func fits(_ columns: Int) -> Bool { columns > 0 && columns % blockSize == 0 }
+
+    /// Whether this CPU runs the bf16 decode kernel (AVX-512 with AVX512_BF16).
+    public static let bf16Available = ck_nf4_bf16_supported() != 0
+    /// Few-row products run in bf16 where the selected variant is avx512 and the CPU has
+    /// AVX512_BF16: the fp32 kernels spend ~16 instructions per 64 weights at one row and could
+    /// not stream the nibbles at memory speed (README, NF4). Each weight and activation then
+    /// carries a bf16 rounding (relative error <= 2^-8); false keeps the exact fp32 products.
+    nonisolated(unsafe) public static var decodeInBF16 = true
 
     /// Quantises `values` (rows, columns) with bitsandbytes' rule (CKernels.h,
     /// ck_nf4_quantize_rows).
@@ -54,24 +64,40 @@ public final class NF4Matrix: @unchecked Sendable {
     public var bytes: Int { packed.count + absmax.count * 4 }
 
     /// y (m, rows) = x (m, columns) · W^T. Up to `skinnyRows` activation rows stream the 4-bit
-    /// weights (decode); more widen blocks of weight rows to F32 for `sgemm` (prefill). `isa`
-    /// picks the kernel variant (nil: the selected one).
+    /// weights (decode): in bf16 when `bf16` (default `decodeInBF16`) and the CPU allows it
+    /// under the avx512 variant, else exactly. More rows widen blocks of weight rows to F32 for
+    /// `sgemm` (prefill). `isa` picks the kernel variant (nil: the selected one).
     public func multiply(_ x: UnsafePointer<Float>, m: Int, into y: UnsafeMutablePointer<Float>, isa: KernelISA? = nil,
-                         sgemm: WeightMatrix.SGEMMBackend, skinnyRows: Int = WeightMatrix.skinnyRowLimit) {
+                         sgemm: WeightMatrix.SGEMMBackend, skinnyRows: Int = WeightMatrix.skinnyRowLimit, bf16: Bool? = nil) {
         guard m > 0 else { return }
-        let k = columns, n = rows, variant = (isa ?? .selected).c
+        let k = columns, n = rows, variant = isa ?? .selected
+        // At least ~64 Ki weights per worker, so a small product is not split into slivers.
+        let minimumRows = max(32, (1 << 16) / max(1, m * k))
+        if m <= skinnyRows && (bf16 ?? Self.decodeInBF16) && variant == .avx512 && Self.bf16Available {
+            Scratch.with(bytes: m * k * 2) { raw in
+                let xb = raw.bindMemory(to: UInt16.self, capacity: m * k)   // (m, k) bf16, permuted
+                ck_nf4_permute_activations_bf16(x, m, k, xb)
+                packed.withUnsafeBufferPointer { p in
+                    absmax.withUnsafeBufferPointer { a in
+                        WorkerPool.parallelFor(n, grain: 4, minimumPerWorker: minimumRows) { range in
+                            ck_avx512_nf4_product_bf16(xb, m, k, p.baseAddress!, a.baseAddress!,
+                                                       range.lowerBound, range.upperBound, y, n)
+                        }
+                    }
+                }
+            }
+            return
+        }
         // Both paths read x with each 64-column block as its 32 even then 32 odd columns: the
         // order of the high and low nibbles, and for the sgemm the order the rows widen to.
-        var xp = [Float](repeating: 0, count: m * k)   // (m, k), permuted
-        ck_nf4_permute_activations(x, m, k, &xp)
-        xp.withUnsafeBufferPointer { xpb in
-            let xs = xpb.baseAddress!
+        Scratch.with(bytes: m * k * 4) { raw in
+            let xs = raw.bindMemory(to: Float.self, capacity: m * k)   // (m, k), permuted
+            ck_nf4_permute_activations(x, m, k, xs)
             packed.withUnsafeBufferPointer { p in
                 absmax.withUnsafeBufferPointer { a in
                     if m <= skinnyRows {
-                        let minimumRows = max(32, (1 << 16) / max(1, m * k))
                         WorkerPool.parallelFor(n, grain: 4, minimumPerWorker: minimumRows) { range in
-                            ck_nf4_product(variant, xs, m, k, p.baseAddress!, a.baseAddress!,
+                            ck_nf4_product(variant.c, xs, m, k, p.baseAddress!, a.baseAddress!,
                                            range.lowerBound, range.upperBound, y, n)
                         }
                         return
@@ -80,18 +106,18 @@ public final class NF4Matrix: @unchecked Sendable {
                     // a single-threaded sgemm on them.
                     let block = max(4, min(n, (1 << 19) / k) / 4 * 4)
                     WorkerPool.parallelFor(n, grain: 4, minimumPerWorker: 64) { range in
-                        var scratch = [Float](repeating: 0, count: min(block, range.count) * k)   // (block, k), permuted
-                        scratch.withUnsafeMutableBufferPointer { sp in
+                        Scratch.with(bytes: min(block, range.count) * k * 4) { sraw in
+                            let sp = sraw.bindMemory(to: Float.self, capacity: min(block, range.count) * k)   // (block, k), permuted
                             var r0 = range.lowerBound
                             while r0 < range.upperBound {
                                 let nb = min(block, range.upperBound - r0)
-                                ck_nf4_widen_rows(variant, p.baseAddress!, a.baseAddress!, k, r0, r0 + nb, 1, sp.baseAddress!)
+                                ck_nf4_widen_rows(variant.c, p.baseAddress!, a.baseAddress!, k, r0, r0 + nb, 1, sp)
                                 switch sgemm {
                                 case .openBLAS:
-                                    BLAS.gemm(m: m, n: nb, k: k, a: xs, lda: k, b: sp.baseAddress!, ldb: k,
+                                    BLAS.gemm(m: m, n: nb, k: k, a: xs, lda: k, b: sp, ldb: k,
                                               transposeB: true, c: y + r0, ldc: n, split: false)
                                 case .oneDNN:
-                                    let status = ck_dnnl_sgemm_nt(m, nb, k, xs, k, sp.baseAddress!, k, y + r0, n)
+                                    let status = ck_dnnl_sgemm_nt(m, nb, k, xs, k, sp, k, y + r0, n)
                                     precondition(status == 0, "oneDNN sgemm failed with status \(status)")
                                 }
                                 r0 += nb

@@ -32,7 +32,11 @@ import Testing
                 var y = [Float](repeating: .nan, count: m * n)
                 x.withUnsafeBufferPointer { xp in
                     y.withUnsafeMutableBufferPointer {
-                        matrix.multiply(xp.baseAddress!, m: m, into: $0.baseAddress!, isa: isa, int8: .dequantized)
+                        if let nf4 = matrix.nf4 {   // the exact kernels (the bf16 one: NF4Tests)
+                            nf4.multiply(xp.baseAddress!, m: m, into: $0.baseAddress!, isa: isa, sgemm: .oneDNN, bf16: false)
+                        } else {
+                            matrix.multiply(xp.baseAddress!, m: m, into: $0.baseAddress!, isa: isa, int8: .dequantized)
+                        }
                     }
                 }
                 #expect(ReferenceMath.maxAbsDifference(y, expected) < 1e-4, "\(isa) \(matrix.format) \(m)x\(n)x\(k)")

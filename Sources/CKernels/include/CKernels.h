@@ -128,6 +128,21 @@ void ck_nf4_permute_activations(const float *x, long m, long k, float *xp);
 void ck_nf4_product(ck_isa isa, const float *xp, long m, long k, const uint8_t *packed, const float *absmax,
                     long row_start, long row_end, float *y, long ldy);
 
+/// x (m, k) rounded to bf16 (to nearest, ties to even) in ck_nf4_permute_activations' order,
+/// for ck_avx512_nf4_product_bf16. xb is (m, k).
+void ck_nf4_permute_activations_bf16(const float *x, long m, long k, uint16_t *xb);
+
+/// Can this CPU run ck_avx512_nf4_product_bf16 (AVX-512 with AVX512_BF16)?
+int ck_nf4_bf16_supported(void);
+
+/// The NF4 decode product in QLoRA's bf16 compute dtype: y[r, j] = sum_c bf16(x[r, c]) *
+/// bf16(code[q[j, c]] * absmax[j, c / 64]) for weight rows j in [row_start, row_end), products
+/// summed in fp32 by vdpbf16ps (its pairs, then lanes, in another order than the plain sum).
+/// xb is x after ck_nf4_permute_activations_bf16; the rest as ck_nf4_product. Only when
+/// ck_nf4_bf16_supported().
+void ck_avx512_nf4_product_bf16(const uint16_t *xb, long m, long k, const uint8_t *packed, const float *absmax,
+                                long row_start, long row_end, float *y, long ldy);
+
 /// Rows [row_start, row_end) as F32, each weight exactly code[q] * absmax (bitsandbytes'
 /// dequantize_4bit), into out ((row_end - row_start), k): in logical column order, or with
 /// `permuted` in ck_nf4_permute_activations' order (a GEMM against permuted activations needs
