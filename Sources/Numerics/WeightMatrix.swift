@@ -256,6 +256,12 @@ public final class WeightMatrix: @unchecked Sendable {
     /// calling thread: m * k values), then each worker's slice of weight rows in s32 and back.
     /// Bit-identical to `multiplyQuantized(path: .reference, bits: 8)`. `only` (tests) computes
     /// just those weight rows, on the calling thread, and leaves y's other columns untouched.
+    ///
+    /// oneDNN's u8s8s32 GEMM does the same sums (`multiplyQuantized(path: .oneDNN)`), but on the
+    /// decode step's 124M weights (`bench-kernels --decode-step`, 2 workers, 3 interleaved runs,
+    /// 2026-11-30, AVX-512 VNNI) it took 15.8-19.9 ms a step at m = 8 where this kernel took
+    /// 5.4-6.7 ms (m = 16: 19.4-32.9 against 7.0-15.4; m = 4: 14.1-20.2 against 4.7-7.1), so
+    /// decode rows stay here.
     func multiplyVNNI(_ x: UnsafePointer<Float>, m: Int, into y: UnsafeMutablePointer<Float>, only: Range<Int>? = nil) {
         let k = columns
         Scratch.with(bytes: (m * k + 63) / 64 * 64 + 2 * ((m * 4 + 63) / 64 * 64)) { raw in
