@@ -218,9 +218,16 @@ public final class WeightMatrix: @unchecked Sendable {
             let aScale = raw.carve(Float.self, count: m, at: &offset)          // (m)
             let aZero = raw.carve(Int32.self, count: m, at: &offset)           // (m)
             let acc = raw.carve(Int32.self, count: m * n, at: &offset)         // (m, n)
+            // 8-bit activations on VNNI: the decode product's vectorised quantiser, same bytes (VNNIKernelTests).
+            let vnniQuantiser = bits == 8 && Self.vnniAvailable && KernelISA.selected == .avx512
             WorkerPool.parallelFor(m, grain: 1, minimumPerWorker: 8) { rr in
-                ck_quantize_rows_u8(KernelISA.selected.c, x + rr.lowerBound * k, rr.count, k, Int32(bits), 1, q + rr.lowerBound * k,
-                                    aScale + rr.lowerBound, aZero + rr.lowerBound)
+                if vnniQuantiser {
+                    ck_avx512_vnni_quantize_rows_u8(x + rr.lowerBound * k, rr.count, k, q + rr.lowerBound * k,
+                                                    aScale + rr.lowerBound, aZero + rr.lowerBound)
+                } else {
+                    ck_quantize_rows_u8(KernelISA.selected.c, x + rr.lowerBound * k, rr.count, k, Int32(bits), 1, q + rr.lowerBound * k,
+                                        aScale + rr.lowerBound, aZero + rr.lowerBound)
+                }
             }
             words.withUnsafeBytes { wb in
                 let b = wb.baseAddress!.assumingMemoryBound(to: Int8.self)

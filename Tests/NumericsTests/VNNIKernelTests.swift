@@ -6,6 +6,8 @@ import Testing
 /// and its vectorised activation quantiser. Integer sums are exact, so both must give the same
 /// bits as the plain references: the quantiser the generic one's bytes, scales and zero points;
 /// the product `multiplyQuantized(path: .reference, bits: 8)` (plain C s32 GEMM, then the rescale).
+/// On VNNI that reference quantises with the same vectorised quantiser, so the first test (its
+/// bytes equal the plain quantiser's) is what ties both products to the generic quantisation.
 @Suite struct VNNIKernelTests {
     /// k = 768 and 2048 are the model's widths (whole 64-byte steps); 32, 96 and 224 end in a
     /// 32-byte half step; 64 is a single step.
