@@ -22,7 +22,9 @@ enum { WR = 4, XR = 4 };
 /// DRAM once per step. Measured single-threaded over the 124M weights of a decode step at m = 8
 /// (tools: a C harness timing this kernel, medians of 9): no prefetch 8.4-8.9 ms, 1 KiB 7.3-7.8,
 /// 4 KiB 5.3, 8 KiB 4.2-4.6, 16 KiB 4.6-5.1, 32 KiB 6.0-6.5 ms; NTA (not kept in L2: each
-/// weight is used by one block only) and T0 hints within noise of each other at 4 KiB.
+/// weight is used by one block only) and T0 hints within noise of each other at 4 KiB. Checked
+/// on the decode step with 2 workers (bench-kernels --decode-step, m = 8, two runs each): none
+/// 5.9 and 10.0 ms, 4 KiB 4.4 and 6.7, 8 KiB 5.5 and 5.5, 16 KiB 5.6 and 6.2, 8 KiB as T1 6.5 and 6.4.
 enum { PREFETCH_AHEAD = 8192 };
 
 /// Lane-pair sums: per 128-bit lane, [a0+a2, b0+b2, a1+a3, b1+b3].
