@@ -218,9 +218,16 @@ public final class WeightMatrix: @unchecked Sendable {
             let aScale = raw.carve(Float.self, count: m, at: &offset)          // (m)
             let aZero = raw.carve(Int32.self, count: m, at: &offset)           // (m)
             let acc = raw.carve(Int32.self, count: m * n, at: &offset)         // (m, n)
+            // 8-bit activations on VNNI: the decode product's vectorised quantiser, same bytes (VNNIKernelTests).
+            let vnniQuantiser = bits == 8 && Self.vnniAvailable && KernelISA.selected == .avx512
             WorkerPool.parallelFor(m, grain: 1, minimumPerWorker: 8) { rr in
-                ck_quantize_rows_u8(KernelISA.selected.c, x + rr.lowerBound * k, rr.count, k, Int32(bits), 1, q + rr.lowerBound * k,
-                                    aScale + rr.lowerBound, aZero + rr.lowerBound)
+                if vnniQuantiser {
+                    ck_avx512_vnni_quantize_rows_u8(x + rr.lowerBound * k, rr.count, k, q + rr.lowerBound * k,
+                                                    aScale + rr.lowerBound, aZero + rr.lowerBound)
+                } else {
+                    ck_quantize_rows_u8(KernelISA.selected.c, x + rr.lowerBound * k, rr.count, k, Int32(bits), 1, q + rr.lowerBound * k,
+                                        aScale + rr.lowerBound, aZero + rr.lowerBound)
+                }
             }
             words.withUnsafeBytes { wb in
                 let b = wb.baseAddress!.assumingMemoryBound(to: Int8.self)
@@ -254,23 +261,50 @@ public final class WeightMatrix: @unchecked Sendable {
 
     /// The few-row int8 product on VNNI: x's rows to 8-bit u8 in the stored byte order (on the
     /// calling thread: m * k values), then each worker's slice of weight rows in s32 and back.
-    /// Bit-identical to `multiplyQuantized(path: .reference, bits: 8)`.
-    func multiplyVNNI(_ x: UnsafePointer<Float>, m: Int, into y: UnsafeMutablePointer<Float>) {
+    /// Bit-identical to `multiplyQuantized(path: .reference, bits: 8)`. `only` (tests) computes
+    /// just those weight rows, on the calling thread, and leaves y's other columns untouched.
+    ///
+    /// oneDNN's u8s8s32 GEMM does the same sums (`multiplyQuantized(path: .oneDNN)`), but on the
+    /// decode step's 124M weights (`bench-kernels --decode-step`, 2 workers, 3 interleaved runs,
+    /// 2026-11-30, AVX-512 VNNI) it took 15.8-19.9 ms a step at m = 8 where this kernel took
+    /// 5.4-6.7 ms (m = 16: 19.4-32.9 against 7.0-15.4; m = 4: 14.1-20.2 against 4.7-7.1), so
+    /// decode rows stay here.
+    func multiplyVNNI(_ x: UnsafePointer<Float>, m: Int, into y: UnsafeMutablePointer<Float>, only: Range<Int>? = nil) {
         let k = columns
         Scratch.with(bytes: (m * k + 63) / 64 * 64 + 2 * ((m * 4 + 63) / 64 * 64)) { raw in
             var offset = 0
-            let q = raw.carve(UInt8.self, count: m * k, at: &offset)   // (m, k)
+            let q = raw.carve(UInt8.self, count: m * k, at: &offset)   // (m, k) in the stored byte order
             let aScale = raw.carve(Float.self, count: m, at: &offset)   // (m)
             let aZero = raw.carve(Int32.self, count: m, at: &offset)    // (m)
-            ck_quantize_rows_u8(CK_ISA_AVX512, x, m, k, 8, 1, q, aScale, aZero)
+            // The same bytes as ck_quantize_rows_u8(CK_ISA_AVX512, x, m, k, 8, 1, ...), ~10x faster
+            // (0.6 against 6 µs for 8 x 768 floats): it runs on the calling thread before every product.
+            ck_avx512_vnni_quantize_rows_u8(x, m, k, q, aScale, aZero)
             words.withUnsafeBytes { wb in
                 let w = wb.baseAddress!.assumingMemoryBound(to: Int8.self)
+                if let only {
+                    ck_avx512_vnni_int8_product(q, aScale, aZero, m, k, w, rowSums, scales, only.lowerBound, only.upperBound, y, rows)
+                    return
+                }
                 WorkerPool.parallelFor(rows, grain: 4, minimumPerWorker: max(32, (1 << 16) / max(1, m * k))) { range in
                     ck_avx512_vnni_int8_product(q, aScale, aZero, m, k, w, rowSums, scales,
                                                 range.lowerBound, range.upperBound, y, rows)
                 }
             }
         }
+    }
+
+    /// x (m, k) quantised as the VNNI decode product does (`vnni`) or by the generic quantiser
+    /// (its plain variant) with the same settings (8 bits, stored byte order): the tests compare the
+    /// two byte for byte.
+    static func decodeActivations(_ x: [Float], m: Int, k: Int, vnni: Bool) -> (q: [UInt8], scale: [Float], zero: [Int32]) {
+        precondition(x.count == m * k && k % 32 == 0 && (!vnni || vnniAvailable))
+        var q = [UInt8](repeating: 0, count: m * k), scale = [Float](repeating: 0, count: m), zero = [Int32](repeating: 0, count: m)
+        if vnni {
+            ck_avx512_vnni_quantize_rows_u8(x, m, k, &q, &scale, &zero)
+        } else {
+            ck_quantize_rows_u8(CK_ISA_BASELINE, x, m, k, 8, 1, &q, &scale, &zero)
+        }
+        return (q, scale, zero)
     }
 
     /// Rows of W as F32 (scales applied) into `out` ((range.count, columns)).
