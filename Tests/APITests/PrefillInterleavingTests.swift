@@ -83,6 +83,26 @@ import T5
         #expect(outB.tokens == alone(long, 5))
     }
 
+    @Test func requestsArrivingTogetherWhileIdleEncodeAsOneGroupAndDecodeTogether() throws {
+        let engine = InferenceEngine(model: model, maxBatch: 4)
+        let recorder = Recorder()
+        engine.onEvent = { recorder.record($0) }
+        // 600 rows in all: three 256-row groups if the engine kept its busy-time group size.
+        let prompts = [Self.prompt(200, seed: 6), Self.prompt(180, seed: 7), Self.prompt(220, seed: 8)]
+        let outcomes = [Outcome(), Outcome(), Outcome()]
+        // Queued before the engine starts, so all three are admitted in its first pass.
+        let ids = try zip(prompts, outcomes).map { try engine.submit(job($0, 6, $1)) }
+        engine.start()
+        defer { engine.drain() }
+        let outputs = try outcomes.map { try $0.wait().get() }
+        let expected: [EngineEvent] = [
+            .encoderLayer(layer: 1, of: 2, generations: ids), .encoderLayer(layer: 2, of: 2, generations: ids),
+            .encoded(ids), .decoderStep(ids),
+        ]
+        #expect(Array(recorder.events.prefix(expected.count)) == expected)
+        for (p, out) in zip(prompts, outputs) { #expect(out.tokens == alone(p, 6)) }
+    }
+
     @Test func clientLeavingMidPrefillStopsItsRemainingLayers() throws {
         let engine = InferenceEngine(model: model, maxBatch: 4)
         let recorder = Recorder()
