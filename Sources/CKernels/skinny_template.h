@@ -200,6 +200,30 @@ void CK_FN(widen_rows)(int layout, const uint32_t *w, long k, int paneled, const
     }
 }
 
+/// The least and the greatest lane, as trees of half-width min/max like hsum.
+CK_INLINE float hmin(vf v) {
+#if CK_VW == 16
+    vf8 a = __builtin_elementwise_min(__builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7),
+                                      __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15));
+#else
+    vf8 a = v;
+#endif
+    typedef float vf4 __attribute__((vector_size(16), aligned(4)));
+    vf4 b = __builtin_elementwise_min(__builtin_shufflevector(a, a, 0, 1, 2, 3), __builtin_shufflevector(a, a, 4, 5, 6, 7));
+    return __builtin_fminf(__builtin_fminf(b[0], b[2]), __builtin_fminf(b[1], b[3]));
+}
+CK_INLINE float hmax(vf v) {
+#if CK_VW == 16
+    vf8 a = __builtin_elementwise_max(__builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7),
+                                      __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15));
+#else
+    vf8 a = v;
+#endif
+    typedef float vf4 __attribute__((vector_size(16), aligned(4)));
+    vf4 b = __builtin_elementwise_max(__builtin_shufflevector(a, a, 0, 1, 2, 3), __builtin_shufflevector(a, a, 4, 5, 6, 7));
+    return __builtin_fmaxf(__builtin_fmaxf(b[0], b[2]), __builtin_fmaxf(b[1], b[3]));
+}
+
 typedef float q_f32x32 __attribute__((ext_vector_type(32)));
 typedef int32_t q_i32x32 __attribute__((ext_vector_type(32)));
 typedef uint8_t q_u8x32 __attribute__((ext_vector_type(32)));
@@ -213,15 +237,26 @@ void CK_FN(quantize_rows_u8)(const float *x, long m, long k, int bits, int permu
         const float *xr = x + r * k;
         uint8_t *qr = q + r * k;
         // The range always holds 0, so zero padding and ReLU zeros quantise exactly.
-        vf lov = {0}, hiv = {0};
+        // Four running minima and maxima: one chain of NaN-aware min/max (a compare and a blend
+        // each) made the scan, not the rounding, the quantiser's cost.
+        vf lov = {0}, hiv = {0}, lo1 = {0}, hi1 = {0}, lo2 = {0}, hi2 = {0}, lo3 = {0}, hi3 = {0};
         long c = 0;
+        for (; c + 4 * CK_VW <= k; c += 4 * CK_VW) {
+            const vf v0 = load_f(xr + c), v1 = load_f(xr + c + CK_VW);
+            const vf v2 = load_f(xr + c + 2 * CK_VW), v3 = load_f(xr + c + 3 * CK_VW);
+            lov = __builtin_elementwise_min(lov, v0); hiv = __builtin_elementwise_max(hiv, v0);
+            lo1 = __builtin_elementwise_min(lo1, v1); hi1 = __builtin_elementwise_max(hi1, v1);
+            lo2 = __builtin_elementwise_min(lo2, v2); hi2 = __builtin_elementwise_max(hi2, v2);
+            lo3 = __builtin_elementwise_min(lo3, v3); hi3 = __builtin_elementwise_max(hi3, v3);
+        }
+        lov = __builtin_elementwise_min(__builtin_elementwise_min(lov, lo1), __builtin_elementwise_min(lo2, lo3));
+        hiv = __builtin_elementwise_max(__builtin_elementwise_max(hiv, hi1), __builtin_elementwise_max(hi2, hi3));
         for (; c + CK_VW <= k; c += CK_VW) {
             vf v = load_f(xr + c);
             lov = __builtin_elementwise_min(lov, v);
             hiv = __builtin_elementwise_max(hiv, v);
         }
-        float lo = 0, hi = 0;
-        for (int i = 0; i < CK_VW; i++) { lo = lo < lov[i] ? lo : lov[i]; hi = hi > hiv[i] ? hi : hiv[i]; }
+        float lo = hmin(lov), hi = hmax(hiv);   // both <= 0 <= each other, as the lanes started at 0
         for (; c < k; c++) { lo = lo < xr[c] ? lo : xr[c]; hi = hi > xr[c] ? hi : xr[c]; }
         float s = (hi - lo) / qmax;
         if (!(s > 0)) s = 1;
@@ -236,10 +271,11 @@ void CK_FN(quantize_rows_u8)(const float *x, long m, long k, int bits, int permu
             memcpy(&v, xr + c, sizeof v);
             v = __builtin_elementwise_roundeven(v * inv) + z;
             v = __builtin_elementwise_min(__builtin_elementwise_max(v, (q_f32x32)0), (q_f32x32)qmax);
-            q_u8x32 t = __builtin_convertvector(__builtin_convertvector(v, q_i32x32), q_u8x32);
+            q_i32x32 iv = __builtin_convertvector(v, q_i32x32);
             if (permute32)   // position 4a + b holds column 8b + a (int8_position)
-                t = __builtin_shufflevector(t, t, 0, 8, 16, 24, 1, 9, 17, 25, 2, 10, 18, 26, 3, 11, 19, 27,
-                                            4, 12, 20, 28, 5, 13, 21, 29, 6, 14, 22, 30, 7, 15, 23, 31);
+                iv = __builtin_shufflevector(iv, iv, 0, 8, 16, 24, 1, 9, 17, 25, 2, 10, 18, 26, 3, 11, 19, 27,
+                                             4, 12, 20, 28, 5, 13, 21, 29, 6, 14, 22, 30, 7, 15, 23, 31);
+            const q_u8x32 t = __builtin_convertvector(iv, q_u8x32);
             memcpy(qr + c, &t, sizeof t);
         }
         for (; c < k; c++) {

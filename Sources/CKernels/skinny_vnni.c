@@ -121,43 +121,6 @@ INLINE VNNI void block(const int R, const uint8_t *qx, const float *x_scale, con
     store_block(R, sums, nt, x_scale + r0, x_zero + r0, w_sum, w_scale, j, y + r0 * ldy, ldy);
 }
 
-VNNI void ck_avx512_vnni_quantize_rows_u8(const float *x, long m, long k, uint8_t *q, float *scale, int32_t *zero) {
-    // Output byte p = 4t + s of a 32-block holds column 8s + t: dword p of the pair (columns
-    // 0..15, 16..31) picks column 8 (p % 4) + p / 4.
-    const __m512i first = _mm512_set_epi32(27, 19, 11, 3, 26, 18, 10, 2, 25, 17, 9, 1, 24, 16, 8, 0);
-    const __m512i second = _mm512_add_epi32(first, _mm512_set1_epi32(4));
-    const __m512 zero_ps = _mm512_setzero_ps(), qmax = _mm512_set1_ps(255.0f);
-    for (long r = 0; r < m; r++) {
-        const float *xr = x + r * k;
-        uint8_t *qr = q + r * k;
-        // The range always holds 0 (as in ck_quantize_rows_u8), so zeros quantise exactly.
-        __m512 lov = zero_ps, hiv = zero_ps;
-        for (long c = 0; c < k; c += 16) {
-            const __m512 v = _mm512_loadu_ps(xr + c);
-            lov = _mm512_min_ps(lov, v);
-            hiv = _mm512_max_ps(hiv, v);
-        }
-        const float lo = _mm512_reduce_min_ps(lov), hi = _mm512_reduce_max_ps(hiv);
-        float s = (hi - lo) / 255.0f;
-        if (!(s > 0)) s = 1;
-        const float inv = 1 / s;
-        const float z = __builtin_rintf(-lo * inv);
-        const __m512 invv = _mm512_set1_ps(inv), zv = _mm512_set1_ps(z);
-        for (long c = 0; c < k; c += 32) {
-            __m512 a = _mm512_mul_ps(_mm512_loadu_ps(xr + c), invv), b = _mm512_mul_ps(_mm512_loadu_ps(xr + c + 16), invv);
-            a = _mm512_add_ps(_mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), zv);
-            b = _mm512_add_ps(_mm512_roundscale_ps(b, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), zv);
-            a = _mm512_min_ps(_mm512_max_ps(a, zero_ps), qmax);
-            b = _mm512_min_ps(_mm512_max_ps(b, zero_ps), qmax);
-            const __m512i ia = _mm512_cvttps_epi32(a), ib = _mm512_cvttps_epi32(b);
-            _mm_storeu_si128((__m128i *)(qr + c), _mm512_cvtepi32_epi8(_mm512_permutex2var_epi32(ia, first, ib)));
-            _mm_storeu_si128((__m128i *)(qr + c + 16), _mm512_cvtepi32_epi8(_mm512_permutex2var_epi32(ia, second, ib)));
-        }
-        scale[r] = s;
-        zero[r] = (int32_t)z;
-    }
-}
-
 int ck_vnni_supported(void) {
     ck_cpu_features f = ck_detect_cpu_features();
     return ck_isa_supported(CK_ISA_AVX512) && f.avx512_vnni;
@@ -182,9 +145,6 @@ VNNI void ck_avx512_vnni_int8_product(const uint8_t *qx, const float *x_scale, c
 }
 #else
 int ck_vnni_supported(void) { return 0; }
-void ck_avx512_vnni_quantize_rows_u8(const float *x, long m, long k, uint8_t *q, float *scale, int32_t *zero) {
-    (void)x; (void)m; (void)k; (void)q; (void)scale; (void)zero;
-}
 void ck_avx512_vnni_int8_product(const uint8_t *qx, const float *x_scale, const int32_t *x_zero, long m, long k,
                                  const int8_t *w, const int32_t *w_sum, const float *w_scale, long row_start,
                                  long row_end, float *y, long ldy) {

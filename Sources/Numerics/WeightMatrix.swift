@@ -218,16 +218,9 @@ public final class WeightMatrix: @unchecked Sendable {
             let aScale = raw.carve(Float.self, count: m, at: &offset)          // (m)
             let aZero = raw.carve(Int32.self, count: m, at: &offset)           // (m)
             let acc = raw.carve(Int32.self, count: m * n, at: &offset)         // (m, n)
-            // 8-bit activations on VNNI: the decode product's vectorised quantiser, same bytes (VNNIKernelTests).
-            let vnniQuantiser = bits == 8 && Self.vnniAvailable && KernelISA.selected == .avx512
             WorkerPool.parallelFor(m, grain: 1, minimumPerWorker: 8) { rr in
-                if vnniQuantiser {
-                    ck_avx512_vnni_quantize_rows_u8(x + rr.lowerBound * k, rr.count, k, q + rr.lowerBound * k,
-                                                    aScale + rr.lowerBound, aZero + rr.lowerBound)
-                } else {
-                    ck_quantize_rows_u8(KernelISA.selected.c, x + rr.lowerBound * k, rr.count, k, Int32(bits), 1, q + rr.lowerBound * k,
-                                        aScale + rr.lowerBound, aZero + rr.lowerBound)
-                }
+                ck_quantize_rows_u8(KernelISA.selected.c, x + rr.lowerBound * k, rr.count, k, Int32(bits), 1, q + rr.lowerBound * k,
+                                    aScale + rr.lowerBound, aZero + rr.lowerBound)
             }
             words.withUnsafeBytes { wb in
                 let b = wb.baseAddress!.assumingMemoryBound(to: Int8.self)
@@ -250,12 +243,13 @@ public final class WeightMatrix: @unchecked Sendable {
     }
 
     /// x (m, k) as unsigned `bits`-bit values with a per-row scale and zero point, columns in
-    /// logical order: x[r, c] ~= scale[r] * (q[r, c] - zero[r]).
-    public static func quantizeActivations(_ x: [Float], m: Int, k: Int, bits: Int,
-                                           isa: KernelISA? = nil) -> (q: [UInt8], scale: [Float], zero: [Int32]) {
-        precondition(x.count == m * k && (bits == 7 || bits == 8))
+    /// logical order (or, `storedOrder`, in the int8 layout's byte order, as the products read
+    /// them): x[r, c] ~= scale[r] * (q[r, c] - zero[r]).
+    public static func quantizeActivations(_ x: [Float], m: Int, k: Int, bits: Int, isa: KernelISA? = nil,
+                                           storedOrder: Bool = false) -> (q: [UInt8], scale: [Float], zero: [Int32]) {
+        precondition(x.count == m * k && (bits == 7 || bits == 8) && (!storedOrder || k % 32 == 0))
         var q = [UInt8](repeating: 0, count: m * k), scale = [Float](repeating: 0, count: m), zero = [Int32](repeating: 0, count: m)
-        ck_quantize_rows_u8((isa ?? .selected).c, x, m, k, Int32(bits), 0, &q, &scale, &zero)
+        ck_quantize_rows_u8((isa ?? .selected).c, x, m, k, Int32(bits), storedOrder ? 1 : 0, &q, &scale, &zero)
         return (q, scale, zero)
     }
 
@@ -276,9 +270,8 @@ public final class WeightMatrix: @unchecked Sendable {
             let q = raw.carve(UInt8.self, count: m * k, at: &offset)   // (m, k) in the stored byte order
             let aScale = raw.carve(Float.self, count: m, at: &offset)   // (m)
             let aZero = raw.carve(Int32.self, count: m, at: &offset)    // (m)
-            // The same bytes as ck_quantize_rows_u8(CK_ISA_AVX512, x, m, k, 8, 1, ...), ~10x faster
-            // (0.6 against 6 µs for 8 x 768 floats): it runs on the calling thread before every product.
-            ck_avx512_vnni_quantize_rows_u8(x, m, k, q, aScale, aZero)
+            // On the calling thread before every product: 0.66 µs for 8 x 768 floats (AVX-512).
+            ck_quantize_rows_u8(CK_ISA_AVX512, x, m, k, 8, 1, q, aScale, aZero)
             words.withUnsafeBytes { wb in
                 let w = wb.baseAddress!.assumingMemoryBound(to: Int8.self)
                 if let only {
@@ -291,20 +284,6 @@ public final class WeightMatrix: @unchecked Sendable {
                 }
             }
         }
-    }
-
-    /// x (m, k) quantised as the VNNI decode product does (`vnni`) or by the generic quantiser
-    /// (its plain variant) with the same settings (8 bits, stored byte order): the tests compare the
-    /// two byte for byte.
-    static func decodeActivations(_ x: [Float], m: Int, k: Int, vnni: Bool) -> (q: [UInt8], scale: [Float], zero: [Int32]) {
-        precondition(x.count == m * k && k % 32 == 0 && (!vnni || vnniAvailable))
-        var q = [UInt8](repeating: 0, count: m * k), scale = [Float](repeating: 0, count: m), zero = [Int32](repeating: 0, count: m)
-        if vnni {
-            ck_avx512_vnni_quantize_rows_u8(x, m, k, &q, &scale, &zero)
-        } else {
-            ck_quantize_rows_u8(CK_ISA_BASELINE, x, m, k, 8, 1, &q, &scale, &zero)
-        }
-        return (q, scale, zero)
     }
 
     /// Rows of W as F32 (scales applied) into `out` ((range.count, columns)).

@@ -42,7 +42,7 @@ import Testing
         zip(a, b).filter { $0.bitPattern != $1.bitPattern }.count + abs(a.count - b.count)
     }
 
-    @Test("the vectorised quantiser gives the generic quantiser's bytes, scales and zero points")
+    @Test("the decode product's quantiser (AVX-512, stored byte order) gives the baseline's bytes, scales and zero points")
     func quantiserMatchesGeneric() {
         guard Self.available() else { return }
         for k in Self.widths {
@@ -52,11 +52,19 @@ import Testing
                 // steps: each rounds to the even one, as rintf does.
                 x[0] = 255
                 for c in 1..<k { x[c] = Float(c % 255) + 0.5 }
-                let fast = WeightMatrix.decodeActivations(x, m: m, k: k, vnni: true)
-                let plain = WeightMatrix.decodeActivations(x, m: m, k: k, vnni: false)
+                let fast = WeightMatrix.quantizeActivations(x, m: m, k: k, bits: 8, isa: .avx512, storedOrder: true)
+                let plain = WeightMatrix.quantizeActivations(x, m: m, k: k, bits: 8, isa: .baseline, storedOrder: true)
                 #expect(fast.q == plain.q, "bytes, \(m)x\(k)")
                 #expect(fast.scale == plain.scale, "scales, \(m)x\(k)")
                 #expect(fast.zero == plain.zero, "zero points, \(m)x\(k)")
+                // Both sides share the template's byte shuffle: check the stored order against the
+                // logical order rearranged here (byte 32b + 4t + s holds column 32b + 8s + t).
+                let logical = WeightMatrix.quantizeActivations(x, m: m, k: k, bits: 8, isa: .avx512)
+                let rearranged = (0..<(m * k)).map { p in
+                    let c = p % k, t = (c % 32) / 4, s = c % 4
+                    return logical.q[p - c + (c - c % 32) + 8 * s + t]
+                }
+                #expect(fast.q == rearranged, "stored order, \(m)x\(k)")
                 // The zero point is used (not all 0) and the bytes span the range (not all equal).
                 if m >= 3 { #expect(Set(fast.zero).count > 1 && fast.q.max() == 255, "\(m)x\(k)") }
             }

@@ -82,12 +82,6 @@ void ck_avx512_vnni_int8_product(const uint8_t *qx, const float *x_scale, const 
                                  const int8_t *w, const int32_t *w_sum, const float *w_scale, long row_start,
                                  long row_end, float *y, long ldy);
 
-/// ck_quantize_rows_u8(bits 8, permute32) on AVX-512 for k a multiple of 32, vectorised with
-/// the same float operations in the same order, so the same bytes, scales and zero points
-/// (for finite x): the decode step quantises its activations before every VNNI product. Only
-/// when ck_vnni_supported().
-void ck_avx512_vnni_quantize_rows_u8(const float *x, long m, long k, uint8_t *q, float *scale, int32_t *zero);
-
 /// oneDNN's u8s8s32 GEMM, same contract as the reference, on the calling thread only (its
 /// OpenMP team is set to 1 thread: our own workers split the product, so no OpenMP thread is
 /// left spinning on a core the decoder needs). Returns 0 on success, else oneDNN's status.
