@@ -1,5 +1,5 @@
 // GELU, softmax and the vector exp/tanh under them, written once with vector extensions and
-// compiled once per ISA: each activation_<isa>.c defines CK_FN(name) and CK_VW (lanes: 8 or 16)
+// compiled once per ISA: each isa_<isa>.c defines CK_FN(name) and CK_VW (lanes: 8 or 16)
 // and wraps this file in its target attribute. Plain `a * b + c` is contracted to one FMA where
 // the target has it (clang's default -ffp-contract=on), so the AVX2/AVX-512 variants fuse and
 // the baseline does not. Contracts in include/ck_activation.h.

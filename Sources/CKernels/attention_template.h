@@ -1,6 +1,6 @@
 // Single-query attention over compact (bf16 / int8) caches, written once with vector
-// extensions and compiled per ISA beside the weight kernels (skinny_<isa>.c defines CK_FN and
-// CK_VW and wraps both templates in its target attribute). Contracts in include/ck_attention.h.
+// extensions and compiled per ISA beside the weight kernels (isa_<isa>.c defines CK_FN and
+// CK_VW and wraps the templates in its target attribute). Contracts in include/ck_attention.h.
 #include <stdint.h>
 #include <string.h>
 

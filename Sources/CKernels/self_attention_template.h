@@ -1,5 +1,5 @@
 // Single-query attention over F32 cached rows (a decoder step's self-attention), compiled per ISA
-// after activation_template.h (whose softmax it uses) in each activation_<isa>.c. Contract in
+// after activation_template.h (whose softmax it uses) in each isa_<isa>.c. Contract in
 // include/ck_activation.h.
 
 /// a . b over n floats, two accumulators.

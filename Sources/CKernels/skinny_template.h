@@ -1,5 +1,5 @@
 // The streaming weight-product kernels, written once with vector extensions and compiled once
-// per ISA: each skinny_<isa>.c defines CK_FN(name), CK_VW (vector lanes: 8 or 16) and wraps
+// per ISA: each isa_<isa>.c defines CK_FN(name), CK_VW (vector lanes: 8 or 16) and wraps
 // this file in a target attribute, so the compiler emits SSE2, AVX2+FMA or AVX-512 code from
 // the same source. Buffer shapes are documented in CKernels.h.
 #include <stdint.h>

@@ -1,0 +1,17 @@
+// The AVX-512 variant of every per-ISA kernel (16 lanes: one BF16 block or half an INT8 block
+// per vector); see isa_baseline.c.
+#include "CKernels.h"
+#include <math.h>     // the system headers outside the target attribute: only the kernels carry it
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#if defined(__x86_64__)
+#define CK_FN(name) ck_avx512_##name
+#define CK_VW 16
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c"))), apply_to = function)
+#include "skinny_template.h"
+#include "attention_template.h"
+#include "activation_template.h"
+#include "self_attention_template.h"
+#pragma clang attribute pop
+#endif
