@@ -1,5 +1,6 @@
 // GELU and softmax: the route to each variant, and the plain references.
 #include "ck_activation.h"
+#include "ck_variants.h"
 #include <math.h>
 
 typedef void (*map_fn)(float *, long);
@@ -14,17 +15,11 @@ DECLARE_ACT(baseline)
 #if defined(__x86_64__)
 DECLARE_ACT(avx2)
 DECLARE_ACT(avx512)
-static const map_fn exp_table[3] = {ck_baseline_exp_inplace, ck_avx2_exp_inplace, ck_avx512_exp_inplace};
-static const map_fn tanh_table[3] = {ck_baseline_tanh_inplace, ck_avx2_tanh_inplace, ck_avx512_tanh_inplace};
-static const map_fn gelu_table[3] = {ck_baseline_gelu_tanh, ck_avx2_gelu_tanh, ck_avx512_gelu_tanh};
-static const softmax_fn softmax_table[3] = {ck_baseline_softmax_rows, ck_avx2_softmax_rows, ck_avx512_softmax_rows};
-#else
-static const map_fn exp_table[3] = {ck_baseline_exp_inplace, ck_baseline_exp_inplace, ck_baseline_exp_inplace};
-static const map_fn tanh_table[3] = {ck_baseline_tanh_inplace, ck_baseline_tanh_inplace, ck_baseline_tanh_inplace};
-static const map_fn gelu_table[3] = {ck_baseline_gelu_tanh, ck_baseline_gelu_tanh, ck_baseline_gelu_tanh};
-static const softmax_fn softmax_table[3] = {ck_baseline_softmax_rows, ck_baseline_softmax_rows,
-                                            ck_baseline_softmax_rows};
 #endif
+static const map_fn exp_table[3] = CK_VARIANTS(exp_inplace);
+static const map_fn tanh_table[3] = CK_VARIANTS(tanh_inplace);
+static const map_fn gelu_table[3] = CK_VARIANTS(gelu_tanh);
+static const softmax_fn softmax_table[3] = CK_VARIANTS(softmax_rows);
 
 void ck_exp_inplace(ck_isa isa, float *x, long n) { exp_table[isa](x, n); }
 void ck_tanh_inplace(ck_isa isa, float *x, long n) { tanh_table[isa](x, n); }

@@ -1,5 +1,6 @@
 // Compact cross-attention caches: packing, the plain references, and the route to each variant.
 #include "ck_attention.h"
+#include "ck_variants.h"
 #include <math.h>
 #include <string.h>
 
@@ -14,14 +15,9 @@ DECLARE_KV(baseline)
 #if defined(__x86_64__)
 DECLARE_KV(avx2)
 DECLARE_KV(avx512)
-static const kv_scores_fn scores_table[3] = {ck_baseline_kv_scores, ck_avx2_kv_scores, ck_avx512_kv_scores};
-static const kv_values_fn values_table[3] = {ck_baseline_kv_weighted_values, ck_avx2_kv_weighted_values,
-                                             ck_avx512_kv_weighted_values};
-#else
-static const kv_scores_fn scores_table[3] = {ck_baseline_kv_scores, ck_baseline_kv_scores, ck_baseline_kv_scores};
-static const kv_values_fn values_table[3] = {ck_baseline_kv_weighted_values, ck_baseline_kv_weighted_values,
-                                             ck_baseline_kv_weighted_values};
 #endif
+static const kv_scores_fn scores_table[3] = CK_VARIANTS(kv_scores);
+static const kv_values_fn values_table[3] = CK_VARIANTS(kv_weighted_values);
 
 void ck_kv_scores(ck_isa isa, ck_kv_format format, const float *q, const void *keys, const float *key_scale, long tk,
                   long heads, long dkv, long h0, long h1, float *scores) {

@@ -1,5 +1,6 @@
 // Routes each kernel call to the variant asked for.
 #include "CKernels.h"
+#include "ck_variants.h"
 
 typedef void (*skinny_fn)(const float *, long, long, const uint32_t *, int, const float *, long, long, float *, long);
 typedef void (*widen_fn)(int, const uint32_t *, long, int, const float *, long, long, float *);
@@ -18,28 +19,13 @@ DECLARE(avx2)
 DECLARE(avx512)
 #endif
 
-static const skinny_fn skinny_table[3][3] = {
-    {ck_baseline_skinny_f32, ck_baseline_skinny_bf16, ck_baseline_skinny_int8},
-#if defined(__x86_64__)
-    {ck_avx2_skinny_f32, ck_avx2_skinny_bf16, ck_avx2_skinny_int8},
-    {ck_avx512_skinny_f32, ck_avx512_skinny_bf16, ck_avx512_skinny_int8},
-#else
-    {ck_baseline_skinny_f32, ck_baseline_skinny_bf16, ck_baseline_skinny_int8},
-    {ck_baseline_skinny_f32, ck_baseline_skinny_bf16, ck_baseline_skinny_int8},
-#endif
-};
-
-static const widen_fn widen_table[3] = {
-#if defined(__x86_64__)
-    ck_baseline_widen_rows, ck_avx2_widen_rows, ck_avx512_widen_rows,
-#else
-    ck_baseline_widen_rows, ck_baseline_widen_rows, ck_baseline_widen_rows,
-#endif
-};
+/// Indexed [layout][isa].
+static const skinny_fn skinny_table[3][3] = {CK_VARIANTS(skinny_f32), CK_VARIANTS(skinny_bf16), CK_VARIANTS(skinny_int8)};
+static const widen_fn widen_table[3] = CK_VARIANTS(widen_rows);
 
 void ck_skinny_product(ck_isa isa, ck_layout layout, const float *x, long m, long k, const uint32_t *w,
                        int paneled, const float *row_scale, long row_start, long row_end, float *y, long ldy) {
-    skinny_table[isa][layout](x, m, k, w, paneled, row_scale, row_start, row_end, y, ldy);
+    skinny_table[layout][isa](x, m, k, w, paneled, row_scale, row_start, row_end, y, ldy);
 }
 
 void ck_widen_rows(ck_isa isa, ck_layout layout, const uint32_t *w, long k, int paneled,
@@ -50,13 +36,8 @@ void ck_widen_rows(ck_isa isa, ck_layout layout, const uint32_t *w, long k, int 
 typedef void (*quantize_fn)(const float *, long, long, int, int, uint8_t *, float *, int32_t *);
 typedef void (*dequantize_fn)(const int32_t *, long, long, long, const float *, const int32_t *, const int32_t *,
                               const float *, float *, long);
-#if defined(__x86_64__)
-static const quantize_fn quantize_table[3] = {ck_baseline_quantize_rows_u8, ck_avx2_quantize_rows_u8, ck_avx512_quantize_rows_u8};
-static const dequantize_fn dequantize_table[3] = {ck_baseline_dequantize_s32, ck_avx2_dequantize_s32, ck_avx512_dequantize_s32};
-#else
-static const quantize_fn quantize_table[3] = {ck_baseline_quantize_rows_u8, ck_baseline_quantize_rows_u8, ck_baseline_quantize_rows_u8};
-static const dequantize_fn dequantize_table[3] = {ck_baseline_dequantize_s32, ck_baseline_dequantize_s32, ck_baseline_dequantize_s32};
-#endif
+static const quantize_fn quantize_table[3] = CK_VARIANTS(quantize_rows_u8);
+static const dequantize_fn dequantize_table[3] = CK_VARIANTS(dequantize_s32);
 
 void ck_quantize_rows_u8(ck_isa isa, const float *x, long m, long k, int bits, int permute32, uint8_t *q, float *scale,
                          int32_t *zero) {
@@ -78,12 +59,9 @@ DECLARE_NF4(baseline)
 #if defined(__x86_64__)
 DECLARE_NF4(avx2)
 DECLARE_NF4(avx512)
-static const nf4_product_fn nf4_product_table[3] = {ck_baseline_nf4_product, ck_avx2_nf4_product, ck_avx512_nf4_product};
-static const nf4_widen_fn nf4_widen_table[3] = {ck_baseline_nf4_widen_rows, ck_avx2_nf4_widen_rows, ck_avx512_nf4_widen_rows};
-#else
-static const nf4_product_fn nf4_product_table[3] = {ck_baseline_nf4_product, ck_baseline_nf4_product, ck_baseline_nf4_product};
-static const nf4_widen_fn nf4_widen_table[3] = {ck_baseline_nf4_widen_rows, ck_baseline_nf4_widen_rows, ck_baseline_nf4_widen_rows};
 #endif
+static const nf4_product_fn nf4_product_table[3] = CK_VARIANTS(nf4_product);
+static const nf4_widen_fn nf4_widen_table[3] = CK_VARIANTS(nf4_widen_rows);
 
 void ck_nf4_product(ck_isa isa, const float *xp, long m, long k, const uint8_t *packed, const float *absmax,
                     long row_start, long row_end, float *y, long ldy) {

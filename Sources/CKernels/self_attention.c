@@ -1,5 +1,6 @@
 // Single-query attention over F32 caches: the route to each variant, and the plain reference.
 #include "ck_activation.h"
+#include "ck_variants.h"
 #include <math.h>
 #include <stdlib.h>
 
@@ -12,12 +13,8 @@ DECLARE_SELF_ATTENTION(baseline)
 #if defined(__x86_64__)
 DECLARE_SELF_ATTENTION(avx2)
 DECLARE_SELF_ATTENTION(avx512)
-static const self_attention_fn self_attention_table[3] = {ck_baseline_self_attention, ck_avx2_self_attention,
-                                                          ck_avx512_self_attention};
-#else
-static const self_attention_fn self_attention_table[3] = {ck_baseline_self_attention, ck_baseline_self_attention,
-                                                          ck_baseline_self_attention};
 #endif
+static const self_attention_fn self_attention_table[3] = CK_VARIANTS(self_attention);
 
 void ck_self_attention(ck_isa isa, const float *q, const float *keys, const float *values, long tk, long heads,
                        long dkv, const float *bias, long h0, long h1, float *scores, float *ctx) {
