@@ -200,18 +200,7 @@ void CK_FN(widen_rows)(int layout, const uint32_t *w, long k, int paneled, const
     }
 }
 
-/// The least and the greatest lane, as trees of half-width min/max like hsum.
-CK_INLINE float hmin(vf v) {
-#if CK_VW == 16
-    vf8 a = __builtin_elementwise_min(__builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7),
-                                      __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15));
-#else
-    vf8 a = v;
-#endif
-    typedef float vf4 __attribute__((vector_size(16), aligned(4)));
-    vf4 b = __builtin_elementwise_min(__builtin_shufflevector(a, a, 0, 1, 2, 3), __builtin_shufflevector(a, a, 4, 5, 6, 7));
-    return __builtin_fminf(__builtin_fminf(b[0], b[2]), __builtin_fminf(b[1], b[3]));
-}
+/// The greatest lane, as a tree of half-width max like hsum (the least is -hmax(-v), exactly).
 CK_INLINE float hmax(vf v) {
 #if CK_VW == 16
     vf8 a = __builtin_elementwise_max(__builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7),
@@ -256,7 +245,7 @@ void CK_FN(quantize_rows_u8)(const float *x, long m, long k, int bits, int permu
             lov = __builtin_elementwise_min(lov, v);
             hiv = __builtin_elementwise_max(hiv, v);
         }
-        float lo = hmin(lov), hi = hmax(hiv);   // both <= 0 <= each other, as the lanes started at 0
+        float lo = -hmax(-lov), hi = hmax(hiv);   // lo <= 0 <= hi: the lanes started at 0
         for (; c < k; c++) { lo = lo < xr[c] ? lo : xr[c]; hi = hi > xr[c] ? hi : xr[c]; }
         float s = (hi - lo) / qmax;
         if (!(s > 0)) s = 1;
