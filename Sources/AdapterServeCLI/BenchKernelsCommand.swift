@@ -134,6 +134,33 @@ struct BenchKernelsCommand: ParsableCommand {
                       String(format: "%9.2f µs %10.0f", t * 1e6, Double(keys.byteCount + values.byteCount) / t / 1e6))
             }
         }
+        print("\nThe same from memory, as a decoder step meets it: 48 caches in turn (more than the L3 holds),")
+        print("the heads split over the workers:")
+        print("cache   variant    time/call   cache MB/s read")
+        for format in KVRows.Format.allCases {
+            let caches = (0..<48).map { s in
+                let shifted = kv.map { $0 + Float(s) * 1e-3 }
+                return shifted.withUnsafeBufferPointer { p in
+                    (KVRows(p.baseAddress!, length: tk, ld: 2 * inner, heads: heads, dKV: dKV, format: format),
+                     KVRows(p.baseAddress! + inner, length: tk, ld: 2 * inner, heads: heads, dKV: dKV, format: format))
+                }
+            }
+            let groups = min(heads, WorkerPool.workers), perGroup = (heads + groups - 1) / groups
+            let time = Self.interleaved(seconds / 2, [{
+                ctx.withUnsafeMutableBufferPointer { c in
+                    for (keys, values) in caches {
+                        WorkerPool.parallelFor(groups, grain: 1, minimumPerWorker: 1) { units in
+                            for g in units {
+                                AttentionKernels.singleQuery(q: q, keys: keys, values: values, bias: nil, ctx: c.baseAddress!,
+                                                             headRange: (g * perGroup)..<min(heads, (g + 1) * perGroup))
+                            }
+                        }
+                    }
+                }
+            }])[0] / Double(caches.count)
+            let bytes = Double(caches[0].0.byteCount + caches[0].1.byteCount)
+            print(Self.pad(format.rawValue, 6), Self.pad("selected", 9), String(format: "%9.2f µs %10.0f", time * 1e6, bytes / time / 1e6))
+        }
     }
 
     /// oneDNN's exact s32 sums against the plain loop on prefill shapes, with the activation

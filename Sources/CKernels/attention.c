@@ -42,6 +42,10 @@ void ck_kv_pack(ck_kv_format format, const float *x, long rows, long ldx, long h
     const long inner = heads * dkv;
     for (long r = 0; r < rows; r++) {
         const float *row = x + r * ldx;
+        if (format == CK_KV_F32) {
+            memcpy((float *)out + r * inner, row, sizeof(float) * inner);
+            continue;
+        }
         if (format == CK_KV_BF16) {
             uint16_t *o = (uint16_t *)out + r * inner;
             for (long c = 0; c < inner; c++) o[c] = to_bf16(row[c]);
@@ -66,6 +70,7 @@ void ck_kv_pack(ck_kv_format format, const float *x, long rows, long ldx, long h
 }
 
 static float kv_value(ck_kv_format format, const void *cache, long index) {
+    if (format == CK_KV_F32) return ((const float *)cache)[index];
     if (format == CK_KV_BF16) {
         uint32_t bits = (uint32_t)((const uint16_t *)cache)[index] << 16;
         float f;

@@ -17,6 +17,7 @@ CK_INLINE void astore_f(float *p, avf v) { memcpy(p, &v, sizeof v); }
 
 /// CK_VW cached values from column c of a row, widened to F32 (without the int8 scale).
 CK_INLINE avf aload_kv(const int format, const void *row, long c) {
+    if (format == CK_KV_F32) return aload_f((const float *)row + c);
     if (format == CK_KV_BF16) {
         avh h;
         memcpy(&h, (const uint16_t *)row + c, sizeof h);
@@ -28,6 +29,7 @@ CK_INLINE avf aload_kv(const int format, const void *row, long c) {
 }
 
 CK_INLINE float akv_scalar(const int format, const void *row, long c) {
+    if (format == CK_KV_F32) return ((const float *)row)[c];
     if (format == CK_KV_BF16) {
         uint32_t bits = (uint32_t)((const uint16_t *)row)[c] << 16;
         float f;
@@ -52,13 +54,26 @@ CK_INLINE float ahsum(avf v) {
     return (b[0] + b[2]) + (b[1] + b[3]);
 }
 
-CK_INLINE long akv_bytes(const int format) { return format == CK_KV_BF16 ? 2 : 1; }
+CK_INLINE long akv_bytes(const int format) { return format == CK_KV_F32 ? 4 : format == CK_KV_BF16 ? 2 : 1; }
+
+/// Cached positions in flight ahead of the one being read. A step reads each layer's cache
+/// once, long after the weights streamed through have evicted it, and the rows are a stride of
+/// heads * dkv apart (one worker reads its heads' part of each): without asking ahead, one
+/// query over 256 positions of F32 cache ran at 23 GB/s from memory, a third of a plain read.
+#define AKV_AHEAD 8
+
+/// Asks for the cache lines of `bytes` bytes at p (one request per 64-byte line).
+CK_INLINE void akv_prefetch(const char *p, long bytes) {
+    for (long o = 0; o < bytes; o += 64) __builtin_prefetch(p + o, 0, 3);
+}
 
 CK_INLINE void akv_scores(const int format, const float *q, const void *keys, const float *key_scale, long tk,
                           long heads, long dkv, long h0, long h1, float *scores) {
-    const long inner = heads * dkv, dv = dkv / CK_VW * CK_VW;
+    const long inner = heads * dkv, dv = dkv / CK_VW * CK_VW, stride = inner * akv_bytes(format);
+    const long part = h0 * dkv * akv_bytes(format), span = (h1 - h0) * dkv * akv_bytes(format);
     for (long j = 0; j < tk; j++) {
-        const char *row = (const char *)keys + j * inner * akv_bytes(format);
+        const char *row = (const char *)keys + j * stride;
+        if (j + AKV_AHEAD < tk) akv_prefetch(row + AKV_AHEAD * stride + part, span);
         for (long h = h0; h < h1; h++) {
             const float *qh = q + h * dkv;
             const void *kh = row + h * dkv * akv_bytes(format);
@@ -115,12 +130,14 @@ CK_INLINE void akv_values(const int format, const float *probs, const void *valu
 
 void CK_FN(kv_scores)(int format, const float *q, const void *keys, const float *key_scale, long tk, long heads,
                       long dkv, long h0, long h1, float *scores) {
-    if (format == CK_KV_BF16) akv_scores(CK_KV_BF16, q, keys, key_scale, tk, heads, dkv, h0, h1, scores);
+    if (format == CK_KV_F32) akv_scores(CK_KV_F32, q, keys, key_scale, tk, heads, dkv, h0, h1, scores);
+    else if (format == CK_KV_BF16) akv_scores(CK_KV_BF16, q, keys, key_scale, tk, heads, dkv, h0, h1, scores);
     else akv_scores(CK_KV_INT8, q, keys, key_scale, tk, heads, dkv, h0, h1, scores);
 }
 
 void CK_FN(kv_weighted_values)(int format, const float *probs, const void *values, const float *value_scale, long tk,
                                long heads, long dkv, long h0, long h1, float *ctx) {
-    if (format == CK_KV_BF16) akv_values(CK_KV_BF16, probs, values, value_scale, tk, heads, dkv, h0, h1, ctx);
+    if (format == CK_KV_F32) akv_values(CK_KV_F32, probs, values, value_scale, tk, heads, dkv, h0, h1, ctx);
+    else if (format == CK_KV_BF16) akv_values(CK_KV_BF16, probs, values, value_scale, tk, heads, dkv, h0, h1, ctx);
     else akv_values(CK_KV_INT8, probs, values, value_scale, tk, heads, dkv, h0, h1, ctx);
 }

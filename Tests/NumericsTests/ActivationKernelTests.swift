@@ -98,8 +98,9 @@ import Testing
     }
 
     /// (tk, heads, dKV): one cached position, tails of the dot products (dKV 7, 9), FLAN-T5-base's
-    /// 12 heads of 64 over a decode's growing cache.
-    static let attentionShapes = [(1, 12, 64), (11, 3, 8), (9, 2, 7), (17, 4, 9), (33, 12, 64), (8, 5, 16), (40, 1, 32)]
+    /// 12 heads of 64 over a decode's growing cache and over a 256-token input (cross-attention).
+    static let attentionShapes = [(1, 12, 64), (11, 3, 8), (9, 2, 7), (17, 4, 9), (33, 12, 64), (8, 5, 16), (40, 1, 32),
+                                  (256, 12, 64)]
 
     @Test("single-query self-attention equals the libm reference to 2e-6, per head range, with masked positions",
           arguments: KernelISA.supported)

@@ -8,7 +8,9 @@
 /// How a cache row is stored: `inner` = heads * dkv values per cached position.
 /// BF16: uint16 bf16 bits (round to nearest even), columns in order.
 /// INT8: int8 with one scale per (position, head): x ~= scale[j * heads + h] * q.
-typedef enum { CK_KV_BF16 = 1, CK_KV_INT8 = 2 } ck_kv_format;
+/// F32: plain floats (the caches of F32 weights; the kernels below read them too, so every
+/// format shares one score and value loop, but there is nothing to pack).
+typedef enum { CK_KV_F32 = 0, CK_KV_BF16 = 1, CK_KV_INT8 = 2 } ck_kv_format;
 
 /// Packs rows x (rows, ldx; the first heads * dkv columns) into out ((rows, heads * dkv) in
 /// `format`) and, for INT8, scale (rows, heads). Plain C, one arithmetic for every machine.
