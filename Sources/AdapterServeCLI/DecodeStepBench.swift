@@ -45,5 +45,30 @@ enum DecodeStepBench {
                 print(BenchKernelsCommand.pad(formats[i].rawValue, 6), figures)
             }
         }
+        if formats.contains(.fp32) { greedyHead(rows: rows.filter { $0 <= WeightMatrix.skinnyRowLimit }, seconds: seconds) }
+    }
+
+    /// The fp32 lm_head's two ways through a greedy step: every logit (F32 planes joined), or
+    /// the greedy tokens from the upper plane and the rows it cannot rule out.
+    static func greedyHead(rows: [Int], seconds: Double) {
+        let d = 768, vocab = 32128
+        var seed: UInt64 = 42
+        let values = (0..<(vocab * d)).map { _ in
+            seed = seed &* 6364136223846793005 &+ 1442695040888963407
+            return Float(Int64(bitPattern: seed >> 11) % 2_000_001 - 1_000_000) * 5e-8
+        }
+        let head = WeightMatrix(values: values, rows: vocab, columns: d, planar: true)
+        print("\nfp32 lm_head (32128 x 768, uniform random weights), a greedy step:")
+        print("rows   every logit   greedy tokens   ratio")
+        for m in rows {
+            let x = BenchKernelsCommand.activations(m * d)
+            var y = [Float](repeating: 0, count: m * vocab)
+            let masks = [[Int32]](repeating: [1], count: m)
+            let times = BenchKernelsCommand.interleaved(seconds, [
+                { y.withUnsafeMutableBufferPointer { head.multiply(x, m: m, into: $0.baseAddress!) } },
+                { _ = head.planes!.greedyTokens(x, m: m, masked: masks) },
+            ])
+            print(String(format: "%4d  %9.0f µs  %11.0f µs   %.2f", m, times[0] * 1e6, times[1] * 1e6, times[1] / times[0]))
+        }
     }
 }

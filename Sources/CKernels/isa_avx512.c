@@ -10,6 +10,7 @@
 #define CK_VW 16
 #pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c"))), apply_to = function)
 #include "skinny_template.h"
+#include "planes_template.h"
 #include "attention_template.h"
 #include "activation_template.h"
 #include "self_attention_template.h"

@@ -10,6 +10,7 @@
 #define CK_FN(name) ck_baseline_##name
 #define CK_VW 8
 #include "skinny_template.h"
+#include "planes_template.h"
 #include "attention_template.h"
 #include "activation_template.h"
 #include "self_attention_template.h"

@@ -25,11 +25,16 @@ public final class WeightMatrix: @unchecked Sendable {
     private let paneled: Bool
     /// The weights when the format is nf4 (`words` and `scales` are then empty).
     public let nf4: NF4Matrix?
+    /// The weights of an fp32 matrix built `planar` (`words` is then empty): the same bytes in
+    /// two 16-bit planes, for `greedyTokens`.
+    public let planes: F32Planes?
     /// Activation rows up to which the streaming kernel beats OpenBLAS (which packs the
     /// whole weight matrix per call); measured on the 2-core EPYC.
     public static let skinnyRowLimit = 16
 
-    public init(values: [Float], rows: Int, columns: Int, format requested: WeightFormat = .fp32) {
+    /// `planar`: an fp32 matrix keeps its weights as `F32Planes` (an lm_head; ignored for the
+    /// other formats).
+    public init(values: [Float], rows: Int, columns: Int, format requested: WeightFormat = .fp32, planar: Bool = false) {
         precondition(values.count == rows * columns)
         self.rows = rows; self.columns = columns
         let format: WeightFormat = switch requested {
@@ -46,14 +51,15 @@ public final class WeightMatrix: @unchecked Sendable {
                 return m > 0 ? m / 127 : 1
             }
         }
-        let perRow = Self.wordsPerRow(format, columns)
+        let planes = planar && format == .fp32
+        let perRow = planes ? 0 : Self.wordsPerRow(format, columns)
         let paneled = format == .bf16 && rows % 4 == 0
         var words = [UInt32](repeating: 0, count: rows * perRow)
         var rowWords = [UInt32](repeating: 0, count: perRow)
         values.withUnsafeBufferPointer { v in
             words.withUnsafeMutableBufferPointer { w in
                 rowWords.withUnsafeMutableBufferPointer { tmp in
-                    for r in 0..<rows {
+                    for r in 0..<rows where !planes {
                         let row = v.baseAddress! + r * columns
                         switch format {
                         case .fp32: F32Layout.pack(row, columns, scale: 1, into: tmp.baseAddress!)
@@ -74,6 +80,7 @@ public final class WeightMatrix: @unchecked Sendable {
         self.scales = scales
         self.paneled = paneled
         self.nf4 = format == .nf4 ? NF4Matrix(values: values, rows: rows, columns: columns) : nil
+        self.planes = planes ? F32Planes(values: values, rows: rows, columns: columns) : nil
     }
 
     /// Where word `word` of row `row` lives: plain row-major, or in a 4-row panel with blocks
@@ -86,9 +93,9 @@ public final class WeightMatrix: @unchecked Sendable {
         return panel * 4 * perRow + (block * 4 + r) * wpb + offset
     }
 
-    public convenience init(_ tensor: Tensor, format: WeightFormat = .fp32) {
+    public convenience init(_ tensor: Tensor, format: WeightFormat = .fp32, planar: Bool = false) {
         precondition(tensor.shape.count == 2)
-        self.init(values: tensor.storage, rows: tensor.shape[0], columns: tensor.shape[1], format: format)
+        self.init(values: tensor.storage, rows: tensor.shape[0], columns: tensor.shape[1], format: format, planar: planar)
     }
 
     static func wordsPerRow(_ format: WeightFormat, _ k: Int) -> Int {
@@ -101,7 +108,7 @@ public final class WeightMatrix: @unchecked Sendable {
     }
 
     /// Bytes the weights occupy.
-    public var bytes: Int { words.count * 4 + scales.count * 4 + (nf4?.bytes ?? 0) }
+    public var bytes: Int { words.count * 4 + scales.count * 4 + (nf4?.bytes ?? 0) + (planes?.bytes ?? 0) }
 
     /// How int8 weights meet many activation rows (prefill).
     public enum Int8Product: String, Sendable, CaseIterable {
@@ -139,12 +146,16 @@ public final class WeightMatrix: @unchecked Sendable {
             nf4.multiply(x, m: m, into: y, isa: isa, sgemm: sgemm ?? Self.fp32Prefill)
             return
         }
+        if let planes, m <= Self.skinnyRowLimit {
+            planes.multiply(x, m: m, into: y, isa: isa)
+            return
+        }
         if m <= Self.skinnyRowLimit && format == .int8 && (int8 ?? Self.int8Prefill) != .dequantized
             && Self.int8DecodeOnVNNI && (isa ?? .selected) == .avx512 && Self.vnniAvailable {
             multiplyVNNI(x, m: m, into: y)
             return
         }
-        if m <= Self.skinnyRowLimit && (format != .fp32 || F32Layout.fits(columns)) {
+        if m <= Self.skinnyRowLimit && planes == nil && (format != .fp32 || F32Layout.fits(columns)) {
             words.withUnsafeBufferPointer { w in
                 let wp = w.baseAddress!
                 switch format {
@@ -161,7 +172,7 @@ public final class WeightMatrix: @unchecked Sendable {
             }
             return
         }
-        if format == .fp32 {
+        if format == .fp32 && planes == nil {
             words.withUnsafeBufferPointer { w in
                 UnsafeRawPointer(w.baseAddress!).withMemoryRebound(to: Float.self, capacity: w.count) { f in
                     switch sgemm ?? Self.fp32Prefill {
@@ -289,6 +300,7 @@ public final class WeightMatrix: @unchecked Sendable {
     /// Rows of W as F32 (scales applied) into `out` ((range.count, columns)).
     public func dequantize(rows range: Range<Int>, into out: UnsafeMutablePointer<Float>, isa: KernelISA? = nil) {
         if let nf4 { return nf4.dequantize(rows: range, into: out, isa: isa) }
+        if let planes { return planes.dequantize(rows: range, into: out, isa: isa) }
         let layout: ck_layout = switch format {
         case .fp32, .nf4: CK_LAYOUT_F32   // (nf4 returned above)
         case .bf16: CK_LAYOUT_BF16
@@ -306,6 +318,7 @@ public final class WeightMatrix: @unchecked Sendable {
     /// reference the vector paths are tested against.
     public func referenceRow(_ r: Int) -> [Float] {
         if let nf4 { return nf4.referenceRow(r) }
+        if let planes { return planes.referenceRow(r) }
         let k = columns, perRow = Self.wordsPerRow(format, k)
         let src = (0..<perRow).map { words[Self.wordIndex(row: r, word: $0, perRow: perRow, format: format, paneled: paneled)] }
         var row = [Float](repeating: 0, count: k)

@@ -33,7 +33,18 @@ extension T5ForConditionalGeneration {
             pending.removeAll()
         }
         guard !states.isEmpty else { return }
-        var logits = decodeStep(&states, tokens: tokens)
+        // Greedy tasks need only each row's largest logit, which an lm_head in planes finds
+        // reading half its bytes; one task that needs whole rows takes the full product for all.
+        let masks = owners.map { tasks[$0.task].greedyMask }
+        let greedy = lmHead.planes != nil && owners.allSatisfy { $0.count == 1 } && masks.allSatisfy { $0 != nil }
+        var logits: [Float]
+        switch decodeStep(&states, tokens: tokens, greedyMasks: greedy ? masks.map { $0! } : nil) {
+        case .greedy(let chosen):
+            for (row, owner) in owners.enumerated() { tasks[owner.task].advance(state: states[row], greedyToken: chosen[row]) }
+            return
+        case .logits(let all):
+            logits = all
+        }
         let vocab = config.vocabSize
         logits.withUnsafeMutableBufferPointer { l in
             var row = 0

@@ -105,9 +105,29 @@ public final class GenerationTask: @unchecked Sendable {
             for i in 1..<vocab where row[i] > row[best] { best = i }
             next = Int32(best)
         }
+        accept(next)
+    }
+
+    private func accept(_ next: Int32) {
         beams[0].tokens.append(next)
         curLen += 1
         if (next == eos && !parameters.ignoreEOS) || curLen >= maxLength { finish(beams[0].tokens) }
+    }
+
+    /// When this step's choice needs only the largest entry of the logits row (greedy, one
+    /// hypothesis, processors that only mask): the tokens masked out of it. nil when the whole
+    /// row is needed (sampling, beams, a repetition penalty) or the task is finished.
+    public var greedyMask: [Int32]? {
+        guard !isFinished, parameters.numBeams == 1, !parameters.doSample, processing.onlyMasks else { return nil }
+        return processing.maskedTokens(beams[0].tokens)
+    }
+
+    /// `advance` for a task whose `greedyMask` was taken: the advanced state and the first
+    /// unmasked token with the largest logit, which is what `advance` would pick from the row.
+    public func advance(state: DecoderState, greedyToken: Int32) {
+        precondition(beams.count == 1)
+        beams[0].state = state
+        accept(greedyToken)
     }
 
     private func finish(_ tokens: [Int32]) {

@@ -15,16 +15,21 @@ struct LogitsProcessing {
                 scores[Int(t)] = s < 0 ? s * p : s / p
             }
         }
+        for t in maskedTokens(tokens) where Int(t) < vocab { scores[Int(t)] = -.infinity }
+    }
+
+    /// Whether `apply` only masks tokens (sets them to -inf) and leaves every other score as it
+    /// is, so a greedy choice needs the largest unmasked score and nothing else.
+    var onlyMasks: Bool { parameters.repetitionPenalty == 1 }
+
+    /// The tokens `apply` sets to -inf after `tokens`: n-grams that would repeat, and the EOS
+    /// while it is held back (min_new_tokens, or ignore_eos).
+    func maskedTokens(_ tokens: [Int32]) -> [Int32] {
+        var masked: [Int32] = []
         let n = parameters.noRepeatNgramSize
-        if n > 0, tokens.count + 1 >= n {
-            for banned in bannedNgramTokens(tokens, n: n) where Int(banned) < vocab {
-                scores[Int(banned)] = -.infinity
-            }
-        }
-        if !parameters.ignoreEOS, tokens.count - 1 < parameters.minNewTokens, Int(eos) < vocab {
-            scores[Int(eos)] = -.infinity
-        }
-        if parameters.ignoreEOS, Int(eos) < vocab { scores[Int(eos)] = -.infinity }
+        if n > 0, tokens.count + 1 >= n { masked += bannedNgramTokens(tokens, n: n) }
+        if parameters.ignoreEOS || tokens.count - 1 < parameters.minNewTokens { masked.append(eos) }
+        return masked
     }
 
     /// Tokens that would complete an n-gram already present in `tokens`.

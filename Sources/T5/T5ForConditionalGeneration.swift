@@ -62,10 +62,13 @@ public final class T5ForConditionalGeneration: Sendable {
         decoder = try T5DecoderStack(ckpt, config: c, sites: &sites)
         // A checkpoint that stores its own lm_head (FLAN, T5 v1.1) uses it, as transformers does
         // even though transformers 5 marks every T5 config as tied.
+        // fp32 keeps it in two 16-bit planes (F32Planes): the same bytes, and a greedy step
+        // reads half of them.
         if ckpt.contains("lm_head.weight") {
-            lmHead = WeightMatrix(try ckpt.tensor("lm_head.weight", shape: [c.vocabSize, c.dModel]), format: ckpt.weightFormat)
+            lmHead = WeightMatrix(try ckpt.tensor("lm_head.weight", shape: [c.vocabSize, c.dModel]), format: ckpt.weightFormat,
+                                  planar: true)
         } else {
-            lmHead = WeightMatrix(shared, format: ckpt.weightFormat)
+            lmHead = WeightMatrix(shared, format: ckpt.weightFormat, planar: true)
         }
         try ckpt.checkAllClaimed()
         linearSites = sites
@@ -129,7 +132,24 @@ public final class T5ForConditionalGeneration: Sendable {
 
     /// Feeds one token per hypothesis and returns logits (n, vocab), row i for states[i].
     public func decodeStep(_ states: inout [DecoderState], tokens: [Int32]) -> [Float] {
-        precondition(states.count == tokens.count)
+        switch decodeStep(&states, tokens: tokens, greedyMasks: nil) {
+        case .logits(let logits): logits
+        case .greedy: preconditionFailure("greedy tokens without greedy masks")
+        }
+    }
+
+    /// What a decoder step hands back: every logit, or only each row's greedy token.
+    public enum StepResult {
+        case logits([Float])   // (n, vocab)
+        case greedy([Int32])   // (n)
+    }
+
+    /// Feeds one token per hypothesis. With `greedyMasks` (one per row: the tokens its
+    /// processors mask) and an lm_head in planes, returns each row's first largest unmasked
+    /// logit's token without computing the logits (`F32Planes.greedyTokens`); otherwise, or when
+    /// that finds a value that is not finite, the logits.
+    public func decodeStep(_ states: inout [DecoderState], tokens: [Int32], greedyMasks: [[Int32]]?) -> StepResult {
+        precondition(states.count == tokens.count && (greedyMasks?.count ?? states.count) == states.count)
         let n = states.count, d = config.dModel, vocab = config.vocabSize
         var segments = RowSegments()
         for s in states { segments.append(rows: 1, adapter: s.encoded.adapter) }
@@ -140,11 +160,14 @@ public final class T5ForConditionalGeneration: Sendable {
             if config.scaleDecoderOutputs {
                 Kernels.scale(h, count: n * d, by: 1 / Float(d).squareRoot())
             }
+            if let greedyMasks, let planes = lmHead.planes, let tokens = planes.greedyTokens(h, m: n, masked: greedyMasks) {
+                return .greedy(tokens)
+            }
             // (n, vocab): every element is written by the product.
-            return [Float](unsafeUninitializedCapacity: n * vocab) { buffer, count in
+            return .logits([Float](unsafeUninitializedCapacity: n * vocab) { buffer, count in
                 lmHead.multiply(h, m: n, into: buffer.baseAddress!)
                 count = n * vocab
-            }
+            })
         }
     }
 

@@ -29,6 +29,34 @@ import Numerics
         #expect(maxError < 3e-5 * scale, "max error \(maxError), logit scale \(scale)")
     }
 
+    /// fp32 greedy steps take the lm_head's two planes (the parity test above then holds that
+    /// path to transformers): every step of a greedy decode, with and without a masked token,
+    /// gives the token the full logits give.
+    @Test("an fp32 greedy step chooses from the lm_head's planes the token the full logits give")
+    func greedyStepsUsePlanes() throws {
+        for name in ReferenceCase.modelNames {
+            let model = try ModelCache.shared.model(name)
+            #expect(model.weightFormat == .fp32 && model.lmHead.planes != nil, "\(name)")
+            let c = try #require(ReferenceCase.load(model: name).first)
+            let encoded = model.encode([EncoderInput(ids: c.inputIDs)])
+            var full = [model.makeDecoderState(encoded[0])], greedy = full
+            var token = model.config.decoderStartTokenID
+            for step in 0..<8 {
+                let logits = model.decodeStep(&full, tokens: [token])
+                var best = 0
+                for i in 1..<logits.count where logits[i] > logits[best] { best = i }
+                let mask: [Int32] = step % 2 == 0 ? [] : [Int32(best)]
+                var second = best == 0 ? 1 : 0
+                for i in 0..<logits.count where i != best && logits[i] > logits[second] { second = i }
+                guard case .greedy(let chosen) = model.decodeStep(&greedy, tokens: [token], greedyMasks: [mask]) else {
+                    Issue.record("\(name) step \(step): the full logits, not the greedy token"); return
+                }
+                #expect(chosen == [Int32(mask.isEmpty ? best : second)], "\(name) step \(step)")
+                token = Int32(best)
+            }
+        }
+    }
+
     @Test func fixturesArePresent() {
         for name in ReferenceCase.modelNames {
             #expect(ReferenceCase.load(model: name).count >= 10, "Tests/Fixtures/models/\(name)/expected.json missing or short")

@@ -98,6 +98,7 @@ int ck_dnnl_sgemm_nn(long m, long n, long k, const float *a, long lda, const flo
 
 // Single-query attention over compact (bf16 / int8) cross-attention caches.
 #include "ck_attention.h"
+#include "ck_planes.h"
 // GELU, softmax and single-query self-attention over F32 caches.
 #include "ck_activation.h"
 
