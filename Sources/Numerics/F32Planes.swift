@@ -111,30 +111,23 @@ public final class F32Planes: @unchecked Sendable {
     public func greedyTokens(_ x: UnsafePointer<Float>, m: Int, masked: [[Int32]], isa: KernelISA? = nil) -> [Int32]? {
         precondition(masked.count == m)
         let n = rows, k = columns, variant = (isa ?? .selected).c
-        var approx = [Float](repeating: 0, count: m * n), size = approx   // (m, n) each
-        hi.withUnsafeBufferPointer { h in
-            let hp = h.baseAddress!
-            approx.withUnsafeMutableBufferPointer { a in
-                size.withUnsafeMutableBufferPointer { s in
-                    let ap = a.baseAddress!, sp = s.baseAddress!
-                    WorkerPool.parallelFor(n, grain: 16, minimumPerWorker: 256) { range in
-                        ck_planes_screen(variant, x, m, k, hp, range.lowerBound, range.upperBound, ap, sp, n)
-                    }
+        return Scratch.with(bytes: 2 * m * n * 4) { raw in
+            let approx = raw.bindMemory(to: Float.self, capacity: 2 * m * n)   // (m, n)
+            let size = approx + m * n                                           // (m, n)
+            hi.withUnsafeBufferPointer { h in
+                let hp = h.baseAddress!
+                WorkerPool.parallelFor(n, grain: 16, minimumPerWorker: 256) { range in
+                    ck_planes_screen(variant, x, m, k, hp, range.lowerBound, range.upperBound, approx, size, n)
                 }
             }
-        }
-        var tokens: [Int32] = []
-        for r in 0..<m {
-            let token = approx.withUnsafeMutableBufferPointer { a in
-                size.withUnsafeMutableBufferPointer { s in
-                    greedyToken(x + r * k, approx: a.baseAddress! + r * n, size: s.baseAddress! + r * n,
-                                masked: masked[r], variant: variant)
-                }
+            var tokens: [Int32] = []
+            for r in 0..<m {
+                guard let token = greedyToken(x + r * k, approx: approx + r * n, size: size + r * n, masked: masked[r],
+                                              variant: variant) else { return nil }
+                tokens.append(token)
             }
-            guard let token else { return nil }
-            tokens.append(token)
+            return tokens
         }
-        return tokens
     }
 
     /// One activation row's token from its screened sums (n each; approx is overwritten where masked).
