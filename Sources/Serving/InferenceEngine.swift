@@ -381,6 +381,9 @@ public final class InferenceEngine: @unchecked Sendable {
                 condition.lock()
                 stats.cancelled += dropped.count
                 stats.cancelledTokens += dropped.reduce(0) { $0 + $1.1 }
+                // In the same update, so no reader sees a generation counted as cancelled and
+                // still as active (the count was refreshed only after the next step).
+                stats.activeSequences = active.count + admitted.count + (prefill?.members.count ?? 0)
                 condition.unlock()
             }
 
