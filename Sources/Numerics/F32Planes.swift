@@ -35,7 +35,7 @@ public final class F32Planes: @unchecked Sendable {
         hi.withUnsafeBufferPointer { h in
             lo.withUnsafeBufferPointer { l in
                 let hp = h.baseAddress!, lp = l.baseAddress!
-                WorkerPool.parallelFor(rows, grain: 4, minimumPerWorker: max(32, (1 << 16) / max(1, m * k))) { range in
+                WorkerPool.parallelFor(rows, grain: 4, minimumPerWorker: SkinnyKernels.minimumRowsPerWorker(m: m, k: k)) { range in
                     ck_planes_product(variant, x, m, k, hp, lp, range.lowerBound, range.upperBound, y, rows)
                 }
             }
@@ -123,7 +123,7 @@ public final class F32Planes: @unchecked Sendable {
             var tokens: [Int32] = []
             for r in 0..<m {
                 guard let token = greedyToken(x + r * k, approx: approx + r * n, size: size + r * n, masked: masked[r],
-                                              variant: variant) else { return nil }
+                                              isa: isa) else { return nil }
                 tokens.append(token)
             }
             return tokens
@@ -132,7 +132,7 @@ public final class F32Planes: @unchecked Sendable {
 
     /// One activation row's token from its screened sums (n each; approx is overwritten where masked).
     private func greedyToken(_ row: UnsafePointer<Float>, approx a: UnsafeMutablePointer<Float>,
-                             size s: UnsafePointer<Float>, masked: [Int32], variant: ck_isa) -> Int32? {
+                             size s: UnsafePointer<Float>, masked: [Int32], isa: KernelISA?) -> Int32? {
         let n = rows, k = columns
         // Finite sums well inside F32's range, or the full product decides.
         for j in 0..<n where !(a[j].isFinite && s[j] < 1e37) { return nil }
@@ -148,12 +148,8 @@ public final class F32Planes: @unchecked Sendable {
         var bestValue = -Float.infinity
         var value: Float = 0
         for j in 0..<n where Double(a[j]) + (relative * Double(s[j]) + absolute) >= floor {
-            hi.withUnsafeBufferPointer { h in
-                lo.withUnsafeBufferPointer { l in
-                    withUnsafeMutablePointer(to: &value) { v in   // the kernel writes column j: at v
-                        ck_planes_product(variant, row, 1, k, h.baseAddress!, l.baseAddress!, j, j + 1, v - j, 1)
-                    }
-                }
+            withUnsafeMutablePointer(to: &value) { v in   // the kernel writes column j: at v
+                product(row, m: 1, rows: j..<(j + 1), into: v - j, ldy: 1, isa: isa)
             }
             guard value.isFinite else { return nil }
             if best < 0 || value > bestValue { best = j; bestValue = value }

@@ -71,8 +71,7 @@ public final class NF4Matrix: @unchecked Sendable {
                          sgemm: WeightMatrix.SGEMMBackend, skinnyRows: Int = WeightMatrix.skinnyRowLimit, bf16: Bool? = nil) {
         guard m > 0 else { return }
         let k = columns, n = rows, variant = isa ?? .selected
-        // At least ~64 Ki weights per worker, so a small product is not split into slivers.
-        let minimumRows = max(32, (1 << 16) / max(1, m * k))
+        let minimumRows = SkinnyKernels.minimumRowsPerWorker(m: m, k: k)
         if m <= skinnyRows && (bf16 ?? Self.decodeInBF16) && variant == .avx512 && Self.bf16Available {
             Scratch.with(bytes: m * k * 2) { raw in
                 let xb = raw.bindMemory(to: UInt16.self, capacity: m * k)   // (m, k) bf16, permuted

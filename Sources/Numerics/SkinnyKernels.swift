@@ -18,14 +18,16 @@ public enum SkinnyKernels {
         precondition(L.fits(k), "row length \(k) is not a multiple of the layout block \(L.block)")
         precondition(!paneled || n % 4 == 0, "paneled weights need a multiple of 4 rows")
         let variant = (isa ?? .selected).c
-        // Products too small to repay waking a worker (a LoRA factor for one row is ~25k
-        // multiply-adds) run on the calling thread.
-        let minimumRows = max(32, (1 << 16) / max(1, m * k))
-        WorkerPool.parallelFor(n, grain: 4, minimumPerWorker: minimumRows) { range in
+        WorkerPool.parallelFor(n, grain: 4, minimumPerWorker: minimumRowsPerWorker(m: m, k: k)) { range in
             ck_skinny_product(variant, L.ckLayout, x, m, k, w, paneled ? 1 : 0, rowScale,
                               range.lowerBound, range.upperBound, y, ldy)
         }
     }
+
+    /// Weight rows a worker takes at least in a streaming product with m activation rows of k:
+    /// about 64 Ki multiply-adds, so products too small to repay waking a worker (a LoRA factor
+    /// for one row is ~25k) run on the calling thread and a small one is not split into slivers.
+    public static func minimumRowsPerWorker(m: Int, k: Int) -> Int { max(32, (1 << 16) / max(1, m * k)) }
 }
 
 /// How a weight row is laid out in 32-bit words so that widening to F32 is a few shifts and

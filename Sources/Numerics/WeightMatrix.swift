@@ -289,7 +289,7 @@ public final class WeightMatrix: @unchecked Sendable {
                     ck_avx512_vnni_int8_product(q, aScale, aZero, m, k, w, rowSums, scales, only.lowerBound, only.upperBound, y, rows)
                     return
                 }
-                WorkerPool.parallelFor(rows, grain: 4, minimumPerWorker: max(32, (1 << 16) / max(1, m * k))) { range in
+                WorkerPool.parallelFor(rows, grain: 4, minimumPerWorker: SkinnyKernels.minimumRowsPerWorker(m: m, k: k)) { range in
                     ck_avx512_vnni_int8_product(q, aScale, aZero, m, k, w, rowSums, scales,
                                                 range.lowerBound, range.upperBound, y, rows)
                 }
