@@ -324,6 +324,8 @@ public final class InferenceEngine: @unchecked Sendable {
         var parked: [Parked] = []
         var admitted: [Admitted] = []   // adapter resolved, waiting for the encoder
         var prefill: Prefill?           // the group in the encoder
+        /// Generations in the engine past the queue: admitted, encoding or decoding.
+        func inEngine() -> Int { active.count + admitted.count + (prefill?.members.count ?? 0) }
         while true {
             condition.lock()
             while queue.isEmpty && active.isEmpty && cancellations.isEmpty && admitted.isEmpty && prefill == nil && !stopped {
@@ -347,7 +349,7 @@ public final class InferenceEngine: @unchecked Sendable {
             // Take work in order, up to the batch limit: state changes run when reached, so
             // requests queued before an activation use the old route and those after it the new.
             var taken: [(task: EngineTask, enqueued: Date)] = []
-            var admitting = active.count + admitted.count + (prefill?.members.count ?? 0)
+            var admitting = inEngine()
             while let first = queue.first {
                 if case .generate = first.task {
                     guard admitting < maxBatch else { break }
@@ -383,7 +385,7 @@ public final class InferenceEngine: @unchecked Sendable {
                 stats.cancelledTokens += dropped.reduce(0) { $0 + $1.1 }
                 // In the same update, so no reader sees a generation counted as cancelled and
                 // still as active (the count was refreshed only after the next step).
-                stats.activeSequences = active.count + admitted.count + (prefill?.members.count ?? 0)
+                stats.activeSequences = inEngine()
                 condition.unlock()
             }
 
@@ -456,7 +458,7 @@ public final class InferenceEngine: @unchecked Sendable {
             }
             condition.lock()
             stats.waitingForAdapters = parked.count
-            stats.activeSequences = active.count + admitted.count + (prefill?.members.count ?? 0)
+            stats.activeSequences = inEngine()
             condition.unlock()
             guard !active.isEmpty else { continue }
             let tasks = active.map(\.task)
@@ -489,7 +491,7 @@ public final class InferenceEngine: @unchecked Sendable {
                 return false
             }
             condition.lock()
-            stats.activeSequences = active.count + admitted.count + (prefill?.members.count ?? 0)
+            stats.activeSequences = inEngine()
             stats.lastBatchSize = batch
             condition.unlock()
         }
