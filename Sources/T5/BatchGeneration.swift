@@ -35,8 +35,9 @@ extension T5ForConditionalGeneration {
         guard !states.isEmpty else { return }
         // Greedy tasks need only each row's largest logit, which an lm_head in planes finds
         // reading half its bytes; one task that needs whole rows takes the full product for all.
-        let masks = owners.map { tasks[$0.task].greedyMask }
-        let greedy = lmHead.planes != nil && owners.allSatisfy { $0.count == 1 } && masks.allSatisfy { $0 != nil }
+        // (Masks are asked for only where they can be used: not for bf16/int8 heads or beams.)
+        let masks = lmHead.planes != nil && owners.allSatisfy({ $0.count == 1 }) ? owners.map { tasks[$0.task].greedyMask } : []
+        let greedy = !masks.isEmpty && masks.allSatisfy { $0 != nil }
         var logits: [Float]
         switch decodeStep(&states, tokens: tokens, greedyMasks: greedy ? masks.map { $0! } : nil) {
         case .greedy(let chosen):
